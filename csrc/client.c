@@ -1,0 +1,358 @@
+#include "client.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "config.h"
+#include "error.h"
+#include "fields.h"
+#include "response.h"
+#include "session.h"
+#include "sign.h"
+#include "timeutil.h"
+#include "validate.h"
+
+typedef struct lp_client {
+  lp_config cfg;
+  int safe, closed;
+  lp_session session;   /* opened at the first send */
+  lp_request req;
+  lp_signed sig;
+  lp_buf url, line;
+} lp_client;
+
+int lp_fail(lua_State *L, int safe) {
+  if (!safe) return lua_error(L);
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+static int fail_with(lua_State *L, int safe, const lp_error *e) {
+  lp_error_push(L, e);
+  return lp_fail(L, safe);
+}
+
+static void release(lp_client *c) {
+  lp_session_close(&c->session);
+  lp_config_free(&c->cfg);
+  lp_request_free(&c->req);
+  lp_signed_free(&c->sig);   /* held the signature and, for V1, the token */
+  lp_buf_free(&c->url);
+  lp_buf_free(&c->line);
+  c->closed = 1;
+}
+
+static lp_client *check_client(lua_State *L) {
+  return (lp_client *)luaL_checkudata(L, 1, LP_CLIENT_MT);
+}
+
+/* An open client, or NULL with the ClientClosed error pushed. */
+static lp_client *open_client(lua_State *L) {
+  lp_client *c = check_client(L);
+  if (!c->closed) return c;
+  lp_error_new(L, "config", "ClientClosed", "this client was closed");
+  return NULL;
+}
+
+int lp_client_new(lua_State *L) {
+  int safe = lua_toboolean(L, 2);
+  lp_error err;
+  lp_client *c = (lp_client *)lua_newuserdata(L, sizeof *c);
+  memset(c, 0, sizeof *c);
+  c->closed = 1;   /* nothing to free until the config is read */
+  luaL_getmetatable(L, LP_CLIENT_MT);
+  lua_setmetatable(L, -2);
+  c->safe = safe;
+  if (lp_config_read(L, 1, &c->cfg, &err) != 0) return fail_with(L, safe, &err);
+  c->closed = 0;
+  return 1;
+}
+
+static int check_token(const char *s, size_t n) {
+  if (n == 0 || n > 64) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_' || ch == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+/* prepare's third argument: { nonce = "...", timestamp = "YYYY-MM-DDTHH:MM:SSZ" }. */
+static int read_prepare_opts(lua_State *L, int idx, const char **nonce, const char **timestamp,
+                             long long *now, lp_error *err) {
+  if (lua_isnoneornil(L, idx)) return 0;
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    lp_error_set(err, "validation", "InvalidParameter", "opts", "prepare's options must be a table");
+    return -1;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    size_t n = 0;
+    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : "";
+    if (strcmp(k, "nonce") != 0 && strcmp(k, "timestamp") != 0) {
+      lua_pop(L, 1);
+      lp_error_set(err, "validation", "UnknownParameter", "opts",
+                   "prepare takes the options nonce and timestamp only");
+      return -1;
+    }
+  }
+  lua_getfield(L, idx, "nonce");
+  if (!lua_isnil(L, -1)) {
+    size_t n = 0;
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    if (!s || !check_token(s, n)) {
+      lua_pop(L, 1);
+      lp_error_set(err, "validation", "InvalidParameter", "opts.nonce",
+                   "opts.nonce must be 1 to 64 characters from A-Z a-z 0-9 - _ .");
+      return -1;
+    }
+    *nonce = s;   /* the opts table keeps it alive */
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "timestamp");
+  if (!lua_isnil(L, -1)) {
+    size_t n = 0;
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    if (!s || lp_time_parse(s, n, now) != 0) {
+      lua_pop(L, 1);
+      lp_error_set(err, "validation", "InvalidParameter", "opts.timestamp",
+                   "opts.timestamp must be a UTC time written YYYY-MM-DDTHH:MM:SSZ");
+      return -1;
+    }
+    *timestamp = s;
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+static const lp_operation *find_operation(lua_State *L, int idx, lp_error *err) {
+  const char *action = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+  const lp_operation *op = action ? lp_operation_find(action) : NULL;
+  if (!op) {
+    char list[512] = "";
+    for (const lp_operation *o = lp_operations; o->action; o++) {
+      if (o != lp_operations) strncat(list, ", ", sizeof list - strlen(list) - 1);
+      strncat(list, o->action, sizeof list - strlen(list) - 1);
+    }
+    lp_error_set(err, "validation", "UnknownAction", "action", "the action must be one of %s", list);
+  }
+  return op;
+}
+
+/* validate -> build -> sign: leaves the signed request in c->sig and c->url. */
+static int build_request(lua_State *L, lp_client *c, const lp_operation *op, int params_idx,
+                         const char *nonce, const char *timestamp, long long now, lp_error *err) {
+  char nonce_buf[33], time_buf[LP_TIME_LEN + 1];
+  lp_request_reset(&c->req);
+  if (lp_validate(L, params_idx, op, now, &c->req, err) != 0) return -1;
+  if (c->cfg.region_id && lp_request_find(&c->req, "RegionId") < 0) {
+    for (const lp_field *f = op->fields; f->name; f++)
+      if (strcmp(f->name, "RegionId") == 0)
+        lp_request_add(&c->req, "RegionId", 8, c->cfg.region_id, strlen(c->cfg.region_id));
+  }
+  if (!nonce) {
+    unsigned char raw[16];
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+      lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (RAND_bytes) failed");
+      return -1;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) { nonce_buf[2 * i] = hex[raw[i] >> 4]; nonce_buf[2 * i + 1] = hex[raw[i] & 15]; }
+    nonce_buf[32] = '\0';
+    nonce = nonce_buf;
+  }
+  if (!timestamp) {
+    lp_time_format(now, time_buf);
+    timestamp = time_buf;
+  }
+  lp_sign_input in = {
+    .algorithm = c->cfg.algorithm, .method = op->http_method, .authority = c->cfg.authority,
+    .action = op->action, .version = LP_API_VERSION, .format = "JSON",
+    .access_key_id = c->cfg.access_key_id, .access_key_secret = c->cfg.access_key_secret,
+    .security_token = c->cfg.security_token, .timestamp = timestamp, .nonce = nonce,
+  };
+  if (lp_sign(&in, &c->req, &c->sig) != 0) {
+    lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while signing");
+    return -1;
+  }
+  lp_signed_add_header(&c->sig, "user-agent", c->cfg.user_agent, strlen(c->cfg.user_agent));
+  lp_buf_reset(&c->url);
+  lp_buf_addstr(&c->url, c->cfg.base_url);
+  lp_buf_addstr(&c->url, "/?");
+  lp_buf_add(&c->url, c->sig.query.data, c->sig.query.len);
+  if (!lp_buf_cstr(&c->url) || !lp_buf_ok(&c->sig.hbuf)) {
+    lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while building the request");
+    return -1;
+  }
+  return 0;
+}
+
+/* client:prepare(action, params [, opts]) -> { method, url, headers, body } */
+static int client_prepare(lua_State *L) {
+  lp_client *c = open_client(L);
+  lp_error err;
+  const char *nonce = NULL, *timestamp = NULL;
+  long long now = lp_time_now();
+  if (!c) return lp_fail(L, check_client(L)->safe);
+  const lp_operation *op = find_operation(L, 2, &err);
+  if (!op || read_prepare_opts(L, 4, &nonce, &timestamp, &now, &err) != 0 ||
+      build_request(L, c, op, 3, nonce, timestamp, now, &err) != 0)
+    return fail_with(L, c->safe, &err);
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, op->http_method);
+  lua_setfield(L, -2, "method");
+  lua_pushlstring(L, c->url.data, c->url.len);
+  lua_setfield(L, -2, "url");
+  lua_createtable(L, 0, c->sig.nheaders);
+  for (int i = 0; i < c->sig.nheaders; i++) {
+    lua_pushlstring(L, lp_header_value(&c->sig, i), c->sig.headers[i].value_len);
+    lua_setfield(L, -2, lp_header_name(&c->sig, i));
+  }
+  lua_setfield(L, -2, "headers");
+  lua_pushliteral(L, "");
+  lua_setfield(L, -2, "body");
+  return 1;
+}
+
+static struct curl_slist *header_list(lp_client *c) {
+  struct curl_slist *list = NULL;
+  for (int i = 0; i < c->sig.nheaders; i++) {
+    lp_buf_reset(&c->line);
+    lp_buf_addstr(&c->line, lp_header_name(&c->sig, i));
+    lp_buf_add(&c->line, ": ", 2);
+    lp_buf_add(&c->line, lp_header_value(&c->sig, i), c->sig.headers[i].value_len);
+    const char *line = lp_buf_cstr(&c->line);
+    struct curl_slist *next = line ? curl_slist_append(list, line) : NULL;
+    if (!next) { curl_slist_free_all(list); return NULL; }
+    list = next;
+  }
+  lp_buf_reset(&c->line);
+  lp_buf_addstr(&c->line, "Expect:");   /* never wait for 100-continue */
+  struct curl_slist *next = lp_buf_cstr(&c->line) ? curl_slist_append(list, c->line.data) : NULL;
+  if (!next) curl_slist_free_all(list);
+  return next;
+}
+
+/* One signed request over the session; pushes the result or an error. */
+static int send_request(lua_State *L, lp_client *c, const lp_operation *op, int params_idx) {
+  lp_error err;
+  if (build_request(L, c, op, params_idx, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
+  if (!c->session.easy) {
+    lp_session_options o = {
+      .connect_timeout_ms = (long)(c->cfg.connect_timeout * 1000 + 0.5),
+      .timeout_ms = (long)(c->cfg.timeout * 1000 + 0.5),
+      .ca_file = c->cfg.ca_file, .ca_path = c->cfg.ca_path, .proxy = c->cfg.proxy,
+      .max_response_bytes = (size_t)c->cfg.max_response_bytes,
+    };
+    if (lp_session_open(&c->session, &o, &err) != 0) goto failed;
+  }
+  struct curl_slist *headers = header_list(c);
+  if (!headers) {
+    lp_error_set(&err, "config", "OutOfMemory", NULL, "out of memory while building headers");
+    goto failed;
+  }
+  int rc = lp_session_perform(&c->session, op->http_method, c->url.data, headers, &err);
+  curl_slist_free_all(headers);
+  if (rc != 0) goto failed;
+  lp_answer *a = &c->session.answer;
+  if (lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
+                       a->request_id[0] ? a->request_id : NULL))
+    return 1;
+  return lp_fail(L, c->safe);
+failed:
+  return fail_with(L, c->safe, &err);
+}
+
+/* client:call(action, params) */
+static int client_call(lua_State *L) {
+  lp_client *c = open_client(L);
+  lp_error err;
+  if (!c) return lp_fail(L, check_client(L)->safe);
+  const lp_operation *op = find_operation(L, 2, &err);
+  if (!op) return fail_with(L, c->safe, &err);
+  return send_request(L, c, op, 3);
+}
+
+/* client:update(params) and its siblings: the operation is the upvalue. */
+static int client_operation(lua_State *L) {
+  lp_client *c = open_client(L);
+  if (!c) return lp_fail(L, check_client(L)->safe);
+  const lp_operation *op = &lp_operations[lua_tointeger(L, lua_upvalueindex(1))];
+  return send_request(L, c, op, 2);
+}
+
+/* client:parse(status, headers, body): the sans-I/O end of a call. */
+static int client_parse(lua_State *L) {
+  lp_client *c = check_client(L);
+  long long status = 0;
+  size_t len = 0;
+  const char *request_id = NULL;
+  if (lp_check_integer(L, 2, &status) != 0 || status < 100 || status > 999)
+    return luaL_argerror(L, 2, "an HTTP status code");
+  const char *body = luaL_checklstring(L, 4, &len);
+  if (lua_type(L, 3) == LUA_TTABLE) {
+    lua_getfield(L, 3, "x-acs-request-id");
+    request_id = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1);   /* still held by the headers table */
+  } else if (!lua_isnoneornil(L, 3)) {
+    return luaL_argerror(L, 3, "a table of headers or nil");
+  }
+  if (lp_response_push(L, (long)status, body, len, request_id)) return 1;
+  return lp_fail(L, c->safe);
+}
+
+static int client_close(lua_State *L) {
+  lp_client *c = check_client(L);
+  if (!c->closed) release(c);
+  return 0;
+}
+
+static int client_tostring(lua_State *L) {
+  lp_client *c = check_client(L);
+  if (c->closed) {
+    lua_pushliteral(L, "livepull.client (closed)");
+  } else {
+    /* Only the first four characters of the key ID: enough to tell keys apart. */
+    char text[1200];
+    snprintf(text, sizeof text, "livepull.client (%s, key %.4s****, %s)", c->cfg.base_url,
+             c->cfg.access_key_id,
+             c->cfg.algorithm == LP_ALG_HMAC_SHA1 ? "HMAC-SHA1" : "ACS3-HMAC-SHA256");
+    lua_pushstring(L, text);
+  }
+  return 1;
+}
+
+void lp_client_open(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"prepare", client_prepare}, {"call", client_call}, {"parse", client_parse},
+    {"close", client_close}, {NULL, NULL},
+  };
+  if (!luaL_newmetatable(L, LP_CLIENT_MT)) { lua_pop(L, 1); return; }
+  lua_pushcfunction(L, client_close);
+  lua_setfield(L, -2, "__gc");
+#if LUA_VERSION_NUM >= 504
+  lua_pushcfunction(L, client_close);
+  lua_setfield(L, -2, "__close");
+#endif
+  lua_pushcfunction(L, client_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, LP_CLIENT_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pushliteral(L, "locked");   /* getmetatable(client) does not hand out the methods */
+  lua_setfield(L, -2, "__metatable");
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  for (int i = 0; lp_operations[i].action; i++) {   /* one method per operation */
+    lua_pushinteger(L, i);
+    lua_pushcclosure(L, client_operation, 1);
+    lua_setfield(L, -2, lp_operations[i].method);
+  }
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}

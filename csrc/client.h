@@ -1,0 +1,16 @@
+/* The client userdata: a configuration, a libcurl session and the reusable
+ * buffers of the prepare path. Methods raise error tables, or return
+ * nil, err for a client made by livepull.safe. */
+#ifndef LIVEPULL_CLIENT_H
+#define LIVEPULL_CLIENT_H
+
+#include "compat.h"
+
+#define LP_CLIENT_MT "livepull.client"
+
+int lp_client_new(lua_State *L);   /* core.new(config, safe) */
+void lp_client_open(lua_State *L); /* registers the metatable */
+/* Raises the error table on the top of the stack, or returns nil, err. */
+int lp_fail(lua_State *L, int safe);
+
+#endif

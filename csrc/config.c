@@ -1,0 +1,324 @@
+#include "config.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "encode.h"
+#include "validate.h"
+
+#define LP_VERSION "0.1.0"
+#define FAIL(code, field, ...) (lp_error_set(err, "config", code, field, __VA_ARGS__), -1)
+
+typedef enum {
+  OPT_CREDENTIAL,   /* printable ASCII without spaces */
+  OPT_TEXT,         /* a path, URL or name: UTF-8 without control characters */
+  OPT_ENDPOINT, OPT_REGION_ID, OPT_ALGORITHM, OPT_SECONDS, OPT_BOOL, OPT_BYTES,
+} opt_kind;
+
+typedef struct option {
+  const char *name;   /* first: lp_suggest walks the names with a stride */
+  opt_kind kind;
+  size_t max_len;
+  const char *env;
+} option;
+
+/* The value an option holds before it is copied: a Lua or environment
+ * string, or a number. */
+typedef struct staged {
+  const char *s;
+  size_t len;
+  double num;
+  int given;
+} staged;
+
+enum {
+  O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
+  O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE, O_COUNT
+};
+
+static const option options[O_COUNT + 1] = {
+  [O_KEY_ID] = {"access_key_id", OPT_CREDENTIAL, 256, "ALIBABA_CLOUD_ACCESS_KEY_ID"},
+  [O_SECRET] = {"access_key_secret", OPT_CREDENTIAL, 256, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"},
+  [O_TOKEN] = {"security_token", OPT_CREDENTIAL, 16384, "ALIBABA_CLOUD_SECURITY_TOKEN"},
+  [O_ENDPOINT] = {"endpoint", OPT_ENDPOINT, 1024, NULL},
+  [O_REGION_ID] = {"region_id", OPT_REGION_ID, 64, NULL},
+  [O_ALGORITHM] = {"signature_algorithm", OPT_ALGORITHM, 0, NULL},
+  [O_CONNECT_TIMEOUT] = {"connect_timeout", OPT_SECONDS, 0, NULL},
+  [O_TIMEOUT] = {"timeout", OPT_SECONDS, 0, NULL},
+  [O_CA_FILE] = {"ca_file", OPT_TEXT, 4096, NULL},
+  [O_CA_PATH] = {"ca_path", OPT_TEXT, 4096, NULL},
+  [O_PROXY] = {"proxy", OPT_TEXT, 4096, NULL},
+  [O_USER_AGENT] = {"user_agent", OPT_TEXT, 256, NULL},
+  [O_INSECURE] = {"allow_insecure_http", OPT_BOOL, 0, NULL},
+  [O_MAX_RESPONSE] = {"max_response_bytes", OPT_BYTES, 0, NULL},
+  [O_COUNT] = {NULL, 0, 0, NULL},
+};
+
+static const char *const algorithm_names[] = {"ACS3-HMAC-SHA256", "HMAC-SHA1", NULL};
+
+static const option *find_option(const char *name, size_t len) {
+  for (const option *o = options; o->name; o++)
+    if (strlen(o->name) == len && memcmp(o->name, name, len) == 0) return o;
+  return NULL;
+}
+
+static int check_keys(lua_State *L, int idx, lp_error *err) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    char shown[64];
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      const char *type = lp_type_name(L, -2);
+      lua_pop(L, 2);
+      return FAIL("UnknownOption", "config", "option names must be strings; found a %s key", type);
+    }
+    size_t len;
+    const char *key = lua_tolstring(L, -2, &len);
+    if (!find_option(key, len)) {
+      const char *hint = lp_suggest(key, len, &options[0].name, sizeof(option));
+      lp_excerpt(shown, sizeof shown, key, len, 40);
+      lua_pop(L, 2);
+      if (hint) return FAIL("UnknownOption", shown, "\"%s\" is not an option; did you mean \"%s\"?", shown, hint);
+      return FAIL("UnknownOption", shown, "\"%s\" is not an option of livepull.new", shown);
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+static int is_loopback(const char *host, size_t n) {
+  if ((n == 9 && memcmp(host, "localhost", 9) == 0) || (n == 5 && memcmp(host, "[::1]", 5) == 0))
+    return 1;
+  if (n < 4 || memcmp(host, "127.", 4) != 0) return 0;
+  for (size_t i = 4; i < n; i++)
+    if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.')) return 0;
+  return 1;
+}
+
+/* "host", "host:port", "http(s)://host[:port][/]" -> scheme and authority. */
+static int parse_endpoint(const char *s, size_t n, int allow_insecure, const char **scheme,
+                          const char **auth, size_t *auth_len, lp_error *err) {
+  const char *p = s, *end = s + n;
+  *scheme = "https";
+  const char *sep = strstr(s, "://");
+  if (sep) {
+    size_t k = (size_t)(sep - s);
+    if (k == 5 && strncasecmp(s, "https", 5) == 0) *scheme = "https";
+    else if (k == 4 && strncasecmp(s, "http", 4) == 0) *scheme = "http";
+    else return FAIL("InvalidConfig", "endpoint", "endpoint must use https:// (or http:// on loopback)");
+    p = sep + 3;
+  }
+  const char *a = p;
+  while (p < end && *p != '/') p++;
+  if (p < end && !(p + 1 == end))
+    return FAIL("InvalidConfig", "endpoint", "endpoint must be a host or a URL without a path, query or fragment");
+  size_t alen = (size_t)(p - a), hlen = alen;
+  if (alen == 0) return FAIL("InvalidConfig", "endpoint", "endpoint has no host");
+  /* host: a name, an IPv4 address or a bracketed IPv6 address; then :port */
+  const char *colon = NULL;
+  if (a[0] == '[') {
+    const char *close = memchr(a, ']', alen);
+    if (!close) return FAIL("InvalidConfig", "endpoint", "endpoint has an unclosed IPv6 bracket");
+    hlen = (size_t)(close - a) + 1;
+    for (const char *q = a + 1; q < close; q++) {
+      unsigned char c = (unsigned char)*q;
+      if (!(lp_is_alnum(c) || c == ':' || c == '.'))
+        return FAIL("InvalidConfig", "endpoint", "endpoint has an invalid IPv6 address");
+    }
+    if (hlen < alen && a[hlen] != ':') return FAIL("InvalidConfig", "endpoint", "endpoint has junk after the IPv6 address");
+    if (hlen < alen) colon = a + hlen;
+  } else {
+    colon = memchr(a, ':', alen);
+    if (colon) hlen = (size_t)(colon - a);
+    for (size_t i = 0; i < hlen; i++) {
+      unsigned char c = (unsigned char)a[i];
+      if (!(lp_is_alnum(c) || c == '.' || c == '-'))
+        return FAIL("InvalidConfig", "endpoint",
+                    "endpoint host may hold only letters, digits, '.' and '-' (no user info)");
+    }
+    if (hlen == 0) return FAIL("InvalidConfig", "endpoint", "endpoint has no host");
+  }
+  if (colon) {
+    long port = 0;
+    size_t digits = 0;
+    for (const char *q = colon + 1; q < a + alen; q++, digits++) {
+      if (*q < '0' || *q > '9' || digits >= 5) { port = -1; break; }
+      port = port * 10 + (*q - '0');
+    }
+    if (digits == 0 || port < 1 || port > 65535)
+      return FAIL("InvalidConfig", "endpoint", "endpoint port must be between 1 and 65535");
+  }
+  if (strcmp(*scheme, "http") == 0 && !allow_insecure && !is_loopback(a, hlen))
+    return FAIL("InvalidConfig", "endpoint",
+                "http:// is allowed only for loopback hosts; use https:// (or allow_insecure_http = true)");
+  *auth = a;
+  *auth_len = alen;
+  return 0;
+}
+
+static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *err) {
+  memset(v, 0, sizeof *v);
+  if (idx) {
+    lua_getfield(L, idx, o->name);   /* a plain table: checked by the caller */
+    int t = lua_type(L, -1);
+    if (t == LUA_TNIL) {
+      lua_pop(L, 1);
+    } else if (o->kind == OPT_BOOL) {
+      if (t != LUA_TBOOLEAN) { lua_pop(L, 1); return FAIL("InvalidConfig", o->name, "%s must be a boolean", o->name); }
+      v->num = lua_toboolean(L, -1);
+      v->given = 1;
+      lua_pop(L, 1);
+      return 0;
+    } else if (o->kind == OPT_SECONDS || o->kind == OPT_BYTES) {
+      if (t != LUA_TNUMBER) { lua_pop(L, 1); return FAIL("InvalidConfig", o->name, "%s must be a number", o->name); }
+      v->num = lua_tonumber(L, -1);
+      v->given = 1;
+      lua_pop(L, 1);
+      return 0;
+    } else {
+      if (t != LUA_TSTRING) { lua_pop(L, 1); return FAIL("InvalidConfig", o->name, "%s must be a string", o->name); }
+      v->s = lua_tolstring(L, -1, &v->len);   /* stays alive in the config table */
+      v->given = 1;
+      lua_pop(L, 1);
+    }
+  }
+  if (!v->given && o->env) {
+    v->s = getenv(o->env);
+    if (v->s && v->s[0]) { v->len = strlen(v->s); v->given = 1; }
+    else v->s = NULL;
+  }
+  if (!v->given || !v->s) return 0;
+  if (o->max_len && v->len > o->max_len)
+    return FAIL("InvalidConfig", o->name, "%s must be at most %zu bytes long", o->name, o->max_len);
+  size_t chars;
+  if (!lp_utf8_check(v->s, v->len, &chars))
+    return FAIL("InvalidConfig", o->name, "%s must be valid UTF-8 without NUL bytes", o->name);
+  for (size_t i = 0; i < v->len; i++) {
+    unsigned char c = (unsigned char)v->s[i];
+    if (o->kind == OPT_CREDENTIAL && (c <= 0x20 || c >= 0x7F))
+      return FAIL("InvalidConfig", o->name,
+                  "%s must be printable ASCII without spaces (check for a stray newline or quote)", o->name);
+    if (c < 0x20 || c == 0x7F)
+      return FAIL("InvalidConfig", o->name, "%s must not contain control characters", o->name);
+  }
+  if (v->len == 0 && o->kind != OPT_TEXT)
+    return FAIL("InvalidConfig", o->name, "%s must not be empty", o->name);
+  return 0;
+}
+
+static char *dup_n(const char *s, size_t n) {
+  char *p = malloc(n + 1);
+  if (p) { memcpy(p, s, n); p[n] = '\0'; }
+  return p;
+}
+
+void lp_config_free(lp_config *cfg) {
+  char **strings[] = {&cfg->access_key_id, &cfg->access_key_secret, &cfg->security_token,
+                      &cfg->base_url, &cfg->authority, &cfg->region_id, &cfg->ca_file,
+                      &cfg->ca_path, &cfg->proxy, &cfg->user_agent};
+  for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+    if (*strings[i]) OPENSSL_cleanse(*strings[i], strlen(*strings[i]));   /* secrets die with the client */
+    free(*strings[i]);
+    *strings[i] = NULL;
+  }
+}
+
+static int check_seconds(const option *o, const staged *v, double fallback, double *out, lp_error *err) {
+  *out = v->given ? v->num : fallback;
+  if (!(*out > 0 && *out <= 86400))
+    return FAIL("InvalidConfig", o->name, "%s must be a number of seconds above 0 and at most 86400", o->name);
+  return 0;
+}
+
+int lp_config_read(lua_State *L, int idx, lp_config *cfg, lp_error *err) {
+  staged v[O_COUNT];
+  if (!lua_isnoneornil(L, idx)) {
+    if (lua_type(L, idx) != LUA_TTABLE)
+      return FAIL("InvalidConfig", "config", "the configuration must be a table (got %s)", lp_type_name(L, idx));
+    if (lua_getmetatable(L, idx)) {
+      lua_pop(L, 1);
+      return FAIL("InvalidConfig", "config", "the configuration must be a plain table without a metatable");
+    }
+    if (check_keys(L, idx, err) != 0) return -1;
+  } else {
+    idx = 0;
+  }
+  for (int i = 0; i < O_COUNT; i++)
+    if (stage(L, idx, &options[i], &v[i], err) != 0) return -1;
+
+  if (!v[O_KEY_ID].given || !v[O_SECRET].given)
+    return FAIL("MissingCredentials", v[O_KEY_ID].given ? "access_key_secret" : "access_key_id",
+                "no credentials: set access_key_id and access_key_secret, or the environment "
+                "variables ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET");
+
+  const char *scheme = "https", *auth = "live.aliyuncs.com";
+  size_t auth_len = strlen(auth);
+  int insecure = v[O_INSECURE].given && v[O_INSECURE].num != 0;
+  if (v[O_ENDPOINT].given &&
+      parse_endpoint(v[O_ENDPOINT].s, v[O_ENDPOINT].len, insecure, &scheme, &auth, &auth_len, err) != 0)
+    return -1;
+
+  if (v[O_REGION_ID].given) {
+    for (size_t i = 0; i < v[O_REGION_ID].len; i++) {
+      unsigned char c = (unsigned char)v[O_REGION_ID].s[i];
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+        return FAIL("InvalidConfig", "region_id", "region_id must be a region ID such as cn-shanghai");
+    }
+  }
+  lp_algorithm algorithm = LP_ALG_ACS3_HMAC_SHA256;
+  if (v[O_ALGORITHM].given) {
+    int found = 0;
+    for (int i = 0; algorithm_names[i]; i++)
+      if (strcmp(v[O_ALGORITHM].s, algorithm_names[i]) == 0) { algorithm = (lp_algorithm)i; found = 1; }
+    if (!found)
+      return FAIL("InvalidConfig", "signature_algorithm",
+                  "signature_algorithm must be \"ACS3-HMAC-SHA256\" or \"HMAC-SHA1\"");
+  }
+  double connect_timeout, timeout;
+  if (check_seconds(&options[O_CONNECT_TIMEOUT], &v[O_CONNECT_TIMEOUT], 5, &connect_timeout, err) ||
+      check_seconds(&options[O_TIMEOUT], &v[O_TIMEOUT], 10, &timeout, err))
+    return -1;
+  double max_response = v[O_MAX_RESPONSE].given ? v[O_MAX_RESPONSE].num : 1048576;
+  if (!(max_response >= 1024 && max_response <= 1073741824.0) || max_response != floor(max_response))
+    return FAIL("InvalidConfig", "max_response_bytes",
+                "max_response_bytes must be a whole number from 1024 to 1073741824");
+
+  /* Everything is checked: now copy what the client keeps. */
+  char ua[512];
+  const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+  snprintf(ua, sizeof ua, "livepull/%s (%s; libcurl/%s)%s%.*s", LP_VERSION, LUA_VERSION,
+           cv && cv->version ? cv->version : "?", v[O_USER_AGENT].given ? " " : "",
+           (int)v[O_USER_AGENT].len, v[O_USER_AGENT].s ? v[O_USER_AGENT].s : "");
+  char base[1100];
+  snprintf(base, sizeof base, "%s://%.*s", scheme, (int)auth_len, auth);
+
+  struct { char **dst; const char *src; size_t len; } copies[] = {
+    {&cfg->access_key_id, v[O_KEY_ID].s, v[O_KEY_ID].len},
+    {&cfg->access_key_secret, v[O_SECRET].s, v[O_SECRET].len},
+    {&cfg->security_token, v[O_TOKEN].s, v[O_TOKEN].len},
+    {&cfg->region_id, v[O_REGION_ID].s, v[O_REGION_ID].len},
+    {&cfg->ca_file, v[O_CA_FILE].s, v[O_CA_FILE].len},
+    {&cfg->ca_path, v[O_CA_PATH].s, v[O_CA_PATH].len},
+    {&cfg->proxy, v[O_PROXY].s, v[O_PROXY].len},
+    {&cfg->user_agent, ua, strlen(ua)},
+    {&cfg->base_url, base, strlen(base)},
+    {&cfg->authority, auth, auth_len},
+  };
+  for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+    if (!copies[i].src) continue;
+    *copies[i].dst = dup_n(copies[i].src, copies[i].len);
+    if (!*copies[i].dst) { lp_config_free(cfg); return FAIL("OutOfMemory", NULL, "out of memory"); }
+  }
+  cfg->algorithm = algorithm;
+  cfg->connect_timeout = connect_timeout;
+  cfg->timeout = timeout;
+  cfg->allow_insecure_http = insecure;
+  cfg->max_response_bytes = (long long)max_response;
+  return 0;
+}

@@ -1,0 +1,27 @@
+/* Client configuration: the option table, reading it from a Lua table and
+ * the ALIBABA_CLOUD_* environment, and the endpoint rules. */
+#ifndef LIVEPULL_CONFIG_H
+#define LIVEPULL_CONFIG_H
+
+#include "error.h"
+#include "sign.h"
+
+typedef struct lp_config {
+  char *access_key_id, *access_key_secret, *security_token;
+  char *base_url;     /* scheme://authority, no trailing slash */
+  char *authority;    /* host[:port]: the signed host header */
+  char *region_id;
+  char *ca_file, *ca_path, *proxy, *user_agent;
+  lp_algorithm algorithm;
+  double connect_timeout, timeout;
+  int allow_insecure_http;
+  long long max_response_bytes;
+} lp_config;
+
+/* Reads the table at idx (or nil: everything from the environment). Checks
+ * every option before allocating; on success the strings in cfg are owned
+ * by cfg. 0 ok, -1 err set (kind "config"). */
+int lp_config_read(lua_State *L, int idx, lp_config *cfg, lp_error *err);
+void lp_config_free(lp_config *cfg);
+
+#endif

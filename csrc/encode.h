@@ -1,0 +1,34 @@
+/* Byte-level encodings: RFC 3986 percent-encoding (the one both signatures
+ * use), JSON string writing, UTF-8 checks, hex and Base64. Pure functions on
+ * outside bytes, no Lua: each is a fuzzing target. */
+#ifndef LIVEPULL_ENCODE_H
+#define LIVEPULL_ENCODE_H
+
+#include <stddef.h>
+
+#include "buffer.h"
+
+/* Appends s with every byte outside A-Za-z0-9-_.~ as %XX (uppercase hex). */
+void lp_percent_encode(lp_buf *out, const char *s, size_t n);
+
+/* Appends s as a JSON string literal: quotes, \" \\ and control bytes
+ * escaped, everything else (UTF-8 included) as is, '/' unescaped. */
+void lp_json_string(lp_buf *out, const char *s, size_t n);
+
+/* 1 when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF)
+ * and has no NUL byte; *chars gets the number of code points. */
+int lp_utf8_check(const char *s, size_t n, size_t *chars);
+
+/* 1 when s has a byte <= 0x20 or 0x7F (whitespace or a control character). */
+int lp_has_space_or_control(const char *s, size_t n);
+
+/* 1 for ASCII letters and digits, classified as unsigned bytes. */
+int lp_is_alnum(unsigned char c);
+
+/* Lowercase hex of n bytes into out (2n chars + NUL). */
+void lp_hex(char *out, const unsigned char *in, size_t n);
+
+/* Standard Base64 with padding of n bytes into out (4*ceil(n/3) + NUL). */
+void lp_base64(char *out, const unsigned char *in, size_t n);
+
+#endif

@@ -1,0 +1,155 @@
+/* luaopen_livepull_core: the C half of require "livepull". The Lua front
+ * modules (lua/livepull/) build the public raising and safe APIs on it. */
+#include <string.h>
+
+#include "client.h"
+#include "compat.h"
+#include "error.h"
+#include "fields.h"
+#include "response.h"
+#include "session.h"
+#include "sign.h"
+
+#define LP_SIGNWORK_MT "livepull.signwork"
+
+typedef struct signwork {
+  lp_request req;
+  lp_signed sig;
+} signwork;
+
+static int signwork_gc(lua_State *L) {
+  signwork *w = (signwork *)luaL_checkudata(L, 1, LP_SIGNWORK_MT);
+  lp_request_free(&w->req);
+  lp_signed_free(&w->sig);
+  return 0;
+}
+
+static const char *opt_field(lua_State *L, int t, const char *name, int required) {
+  lua_getfield(L, t, name);
+  const char *s = lua_tostring(L, -1);
+  if (!s && required) luaL_error(L, "sign: field '%s' must be a string", name);
+  lua_pop(L, 1);   /* the spec table keeps the string alive */
+  return s;
+}
+
+/* core.sign(spec): the bare signer, for the published vectors and for
+ * checking other implementations. No validation: it signs what it is given. */
+static int core_sign(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lp_sign_input in;
+  memset(&in, 0, sizeof in);
+  const char *alg = opt_field(L, 1, "algorithm", 1);
+  if (strcmp(alg, "ACS3-HMAC-SHA256") == 0) in.algorithm = LP_ALG_ACS3_HMAC_SHA256;
+  else if (strcmp(alg, "HMAC-SHA1") == 0) in.algorithm = LP_ALG_HMAC_SHA1;
+  else return luaL_error(L, "sign: unknown algorithm");
+  in.method = opt_field(L, 1, "method", 1);
+  in.authority = opt_field(L, 1, "host", 1);
+  in.action = opt_field(L, 1, "action", 1);
+  in.version = opt_field(L, 1, "version", 1);
+  in.format = opt_field(L, 1, "format", 0);
+  in.access_key_id = opt_field(L, 1, "access_key_id", 1);
+  in.access_key_secret = opt_field(L, 1, "access_key_secret", 1);
+  in.security_token = opt_field(L, 1, "security_token", 0);
+  in.nonce = opt_field(L, 1, "nonce", 1);
+  in.timestamp = opt_field(L, 1, "timestamp", 1);
+  if (strlen(in.access_key_secret) > 512) return luaL_error(L, "sign: secret too long");
+
+  signwork *w = (signwork *)lua_newuserdata(L, sizeof *w);
+  memset(w, 0, sizeof *w);
+  luaL_getmetatable(L, LP_SIGNWORK_MT);
+  lua_setmetatable(L, -2);
+
+  lua_getfield(L, 1, "query");   /* a list of {name, value} pairs */
+  int q = lua_gettop(L);
+  if (!lua_isnil(L, q)) {
+    luaL_checktype(L, q, LUA_TTABLE);
+    for (int i = 1; i <= (int)lp_rawlen(L, q); i++) {
+      lua_rawgeti(L, q, i);
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 2);
+      size_t nlen, vlen;
+      const char *name = lua_tolstring(L, -2, &nlen), *value = lua_tolstring(L, -1, &vlen);
+      if (!name || !value) return luaL_error(L, "sign: query[%d] must be {name, value}", i);
+      if (lp_request_add(&w->req, name, nlen, value, vlen) != 0)
+        return luaL_error(L, "sign: too many query parameters");
+      lua_pop(L, 3);   /* the names stay referenced by the query table */
+    }
+  }
+  if (lp_sign(&in, &w->req, &w->sig) != 0) return luaL_error(L, "sign: out of memory");
+
+  lua_createtable(L, 0, 5);
+  lua_pushlstring(L, w->sig.canonical.data, w->sig.canonical.len);
+  lua_setfield(L, -2, "canonical");
+  lua_pushlstring(L, w->sig.sts.data, w->sig.sts.len);
+  lua_setfield(L, -2, "string_to_sign");
+  lua_pushstring(L, w->sig.signature);
+  lua_setfield(L, -2, "signature");
+  lua_pushlstring(L, w->sig.query.data, w->sig.query.len);
+  lua_setfield(L, -2, "query");
+  lua_createtable(L, 0, w->sig.nheaders);
+  for (int i = 0; i < w->sig.nheaders; i++) {
+    lua_pushlstring(L, lp_header_value(&w->sig, i), w->sig.headers[i].value_len);
+    lua_setfield(L, -2, lp_header_name(&w->sig, i));
+  }
+  lua_setfield(L, -2, "headers");
+  return 1;
+}
+
+static int core_is_error(lua_State *L) {
+  lua_pushboolean(L, lp_error_is(L, 1));
+  return 1;
+}
+
+/* core.operations(): { [action] = method name } */
+static int core_operations(lua_State *L) {
+  lua_newtable(L);
+  for (const lp_operation *op = lp_operations; op->action; op++) {
+    lua_pushstring(L, op->method);
+    lua_setfield(L, -2, op->action);
+  }
+  return 1;
+}
+
+/* cjson decodes answers; a private cjson.safe instance, so a caller's cjson
+ * settings never change how livepull reads the service. */
+static void load_json_decoder(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson.safe");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "new");
+  lua_call(L, 0, 1);
+  lua_getfield(L, -1, "decode");
+  lua_setfield(L, LUA_REGISTRYINDEX, LP_JSON_DECODE_KEY);
+  lua_pop(L, 2);
+}
+
+#if LUA_VERSION_NUM < 502
+void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
+  for (; l->name; l++) {
+    for (int i = 0; i < nup; i++) lua_pushvalue(L, -nup);
+    lua_pushcclosure(L, l->func, nup);
+    lua_setfield(L, -(nup + 2), l->name);
+  }
+  lua_pop(L, nup);
+}
+#endif
+
+__attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
+  static const luaL_Reg functions[] = {
+    {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
+    {"operations", core_operations}, {NULL, NULL},
+  };
+  if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
+  load_json_decoder(L);
+  lp_error_open(L);
+  lp_client_open(L);
+  if (luaL_newmetatable(L, LP_SIGNWORK_MT)) {
+    lua_pushcfunction(L, signwork_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, functions);
+  lua_pushliteral(L, "0.1.0");
+  lua_setfield(L, -2, "version");
+  return 1;
+}

@@ -1,0 +1,93 @@
+#include "response.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+int lp_api_retryable(const char *code, long status) {
+  if (code && (strncmp(code, "Throttling", 10) == 0 || strcmp(code, "ServiceUnavailable") == 0 ||
+               strcmp(code, "InternalError") == 0))
+    return 1;
+  return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+static void protocol_error(lua_State *L, long status, const char *body, size_t len,
+                           const char *why) {
+  char excerpt[200], message[400];
+  lp_excerpt(excerpt, sizeof excerpt, body, len, 120);
+  snprintf(message, sizeof message, "%s (HTTP %ld); the body begins: \"%s\"", why, status, excerpt);
+  lp_error_new(L, "protocol", "InvalidResponse", message);
+  lua_pushinteger(L, (lua_Integer)status);
+  lua_setfield(L, -2, "status");
+  lua_pushboolean(L, lp_api_retryable(NULL, status));
+  lua_setfield(L, -2, "retryable");
+}
+
+/* Copies t[from] to err[to] when it is a string (JSON null and numbers are skipped). */
+static void copy_string(lua_State *L, int t, const char *from, int err, const char *to) {
+  lua_getfield(L, t, from);
+  if (lua_type(L, -1) == LUA_TSTRING) lua_setfield(L, err, to);
+  else lua_pop(L, 1);
+}
+
+static const char *string_field(lua_State *L, int t, const char *name) {
+  lua_getfield(L, t, name);
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1);
+  return s;
+}
+
+static void api_error(lua_State *L, int t, long status, const char *code, const char *message,
+                      const char *request_id) {
+  lp_error_new(L, "api", code, message);
+  int e = lua_gettop(L);
+  lua_pushinteger(L, (lua_Integer)status);
+  lua_setfield(L, e, "status");
+  if (request_id) {
+    lua_pushstring(L, request_id);
+    lua_setfield(L, e, "request_id");
+  }
+  copy_string(L, t, "RequestId", e, "request_id");   /* the body's wins over the header */
+  copy_string(L, t, "HostId", e, "host_id");
+  copy_string(L, t, "Recommend", e, "recommend");
+  lua_pushboolean(L, lp_api_retryable(code, status));
+  lua_setfield(L, e, "retryable");
+}
+
+int lp_response_push(lua_State *L, long status, const char *body, size_t len,
+                     const char *request_id) {
+  lua_getfield(L, LUA_REGISTRYINDEX, LP_JSON_DECODE_KEY);
+  lua_pushlstring(L, body, len);
+  if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    protocol_error(L, status, body, len, "the answer is not a JSON object");
+    return 0;
+  }
+  int t = lua_gettop(L);
+  if (status >= 200 && status < 300) {
+    lua_getfield(L, t, "RetCode");
+    long long ret = lua_type(L, -1) == LUA_TNUMBER ? (long long)lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+    if (ret == 0) return 1;
+    char code[40], message[80];
+    const char *given = string_field(L, t, "Code"), *description = string_field(L, t, "Description");
+    snprintf(code, sizeof code, "RetCode.%lld", ret);
+    snprintf(message, sizeof message, "the service answered RetCode %lld", ret);
+    api_error(L, t, status, given ? given : code, description ? description : message, request_id);
+    lua_pushinteger(L, (lua_Integer)ret);
+    lua_setfield(L, -2, "ret_code");
+    lua_remove(L, t);
+    return 0;
+  }
+  const char *code = string_field(L, t, "Code");
+  if (!code) {
+    lua_pop(L, 1);
+    protocol_error(L, status, body, len, "an error answer without the documented Code field");
+    return 0;
+  }
+  const char *message = string_field(L, t, "Message");
+  api_error(L, t, status, code, message ? message : "", request_id);
+  lua_remove(L, t);
+  return 0;
+}

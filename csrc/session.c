@@ -1,0 +1,171 @@
+#include "session.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+int lp_session_global_init(void) {
+  pthread_once(&global_once, global_init);
+  return global_rc == CURLE_OK ? 0 : -1;
+}
+
+/* Never raises: a body past the cap is recorded and the transfer stopped. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
+  lp_session *s = ud;
+  size_t n = size * nmemb;
+  if (s->answer.body.len + n > s->max_response_bytes) {
+    s->answer.body_too_large = 1;
+    return 0;
+  }
+  lp_buf_add(&s->answer.body, data, n);
+  return lp_buf_ok(&s->answer.body) ? n : 0;
+}
+
+static void copy_header_value(char *out, size_t outsize, const char *v, size_t n) {
+  while (n && (v[0] == ' ' || v[0] == '\t')) { v++; n--; }
+  while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ')) n--;
+  if (n >= outsize) n = outsize - 1;
+  memcpy(out, v, n);
+  out[n] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
+  lp_answer *a = &((lp_session *)ud)->answer;
+  size_t n = size * nmemb;
+  static const struct { const char *name; size_t off, size; } wanted[] = {
+    {"x-acs-request-id", offsetof(lp_answer, request_id), sizeof(((lp_answer *)0)->request_id)},
+    {"x-acs-retry-after", offsetof(lp_answer, retry_after), sizeof(((lp_answer *)0)->retry_after)},
+    {"x-ratelimit-user-api", offsetof(lp_answer, rate_limit), sizeof(((lp_answer *)0)->rate_limit)},
+  };
+  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {   /* a new response (after 1xx, proxies) */
+    a->request_id[0] = a->retry_after[0] = a->rate_limit[0] = '\0';
+    return n;
+  }
+  for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+    size_t k = strlen(wanted[i].name);
+    if (n > k && data[k] == ':' && strncasecmp(data, wanted[i].name, k) == 0)
+      copy_header_value((char *)a + wanted[i].off, wanted[i].size, data + k + 1, n - k - 1);
+  }
+  if (!a->rate_limit[0] && n > 17 && data[16] == ':' && strncasecmp(data, "x-ratelimit-user", 16) == 0)
+    copy_header_value(a->rate_limit, sizeof a->rate_limit, data + 17, n - 17);
+  return n;
+}
+
+int lp_session_open(lp_session *s, const lp_session_options *o, lp_error *err) {
+  if (lp_session_global_init() != 0) {
+    lp_error_set(err, "config", "CurlInitFailed", NULL, "curl_global_init failed");
+    return -1;
+  }
+  s->easy = curl_easy_init();
+  if (!s->easy) {
+    lp_error_set(err, "config", "CurlInitFailed", NULL, "curl_easy_init failed");
+    return -1;
+  }
+  s->max_response_bytes = o->max_response_bytes;
+  CURL *e = s->easy;
+  CURLcode rc = CURLE_OK;
+  /* Each option in turn; the first refusal is reported with its name. */
+  struct { const char *name; CURLcode rc; } steps[] = {
+    {"errorbuffer", curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf)},
+    {"nosignal", curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L)},
+    {"protocols", curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https")},
+    {"follow", curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L)},
+    {"verify_peer", curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L)},
+    {"verify_host", curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L)},
+    {"connect_timeout", curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms)},
+    {"timeout", curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms)},
+    {"tcp_keepalive", curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L)},
+    {"user_agent", curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent)},
+    {"write", curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body)},
+    {"write", curl_easy_setopt(e, CURLOPT_WRITEDATA, s)},
+    {"header", curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header)},
+    {"header", curl_easy_setopt(e, CURLOPT_HEADERDATA, s)},
+    {"ca_file", o->ca_file ? curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) : CURLE_OK},
+    {"ca_path", o->ca_path ? curl_easy_setopt(e, CURLOPT_CAPATH, o->ca_path) : CURLE_OK},
+    {"proxy", o->proxy ? curl_easy_setopt(e, CURLOPT_PROXY, o->proxy) : CURLE_OK},
+  };
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+    if (steps[i].rc != CURLE_OK) {
+      rc = steps[i].rc;
+      lp_error_set(err, "config", "InvalidConfig", steps[i].name, "libcurl refused option %s: %s",
+                   steps[i].name, curl_easy_strerror(rc));
+      lp_session_close(s);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void lp_session_close(lp_session *s) {
+  if (s->easy) curl_easy_cleanup(s->easy);
+  s->easy = NULL;
+  lp_buf_free(&s->answer.body);
+}
+
+/* Stable names for the libcurl failures a caller may want to tell apart. */
+static const struct { CURLcode rc; const char *code; int retryable; } curl_codes[] = {
+  {CURLE_COULDNT_RESOLVE_HOST, "CouldNotResolveHost", 1},
+  {CURLE_COULDNT_RESOLVE_PROXY, "CouldNotResolveProxy", 1},
+  {CURLE_COULDNT_CONNECT, "CouldNotConnect", 1},
+  {CURLE_OPERATION_TIMEDOUT, "Timeout", 1},
+  {CURLE_SEND_ERROR, "SendError", 1},
+  {CURLE_RECV_ERROR, "ReceiveError", 1},
+  {CURLE_GOT_NOTHING, "EmptyReply", 1},
+  {CURLE_PARTIAL_FILE, "PartialResponse", 1},
+  {CURLE_SSL_CONNECT_ERROR, "TLSConnectError", 0},
+  {CURLE_PEER_FAILED_VERIFICATION, "TLSVerificationFailed", 0},
+  {CURLE_SSL_CACERT_BADFILE, "TLSBadCAFile", 0},
+  {CURLE_SSL_CERTPROBLEM, "TLSCertificateProblem", 0},
+  {CURLE_URL_MALFORMAT, "MalformedURL", 0},
+  {CURLE_UNSUPPORTED_PROTOCOL, "UnsupportedProtocol", 0},
+  {CURLE_OUT_OF_MEMORY, "OutOfMemory", 0},
+};
+
+int lp_session_perform(lp_session *s, const char *method, const char *url,
+                       struct curl_slist *headers, lp_error *err) {
+  CURL *e = s->easy;
+  lp_answer *a = &s->answer;
+  lp_buf_reset(&a->body);
+  a->status = 0;
+  a->body_too_large = 0;
+  a->request_id[0] = a->retry_after[0] = a->rate_limit[0] = '\0';
+  s->errbuf[0] = '\0';
+
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  if (strcmp(method, "POST") == 0) {
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+  } else {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  }
+  CURLcode rc = curl_easy_perform(e);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);   /* the list is freed by the caller */
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &a->status);
+  if (rc == CURLE_OK && lp_buf_ok(&a->body)) return 0;
+
+  if (a->body_too_large) {
+    lp_error_set(err, "protocol", "ResponseTooLarge", NULL,
+                 "the response body is larger than max_response_bytes (%zu bytes)",
+                 s->max_response_bytes);
+    return -1;
+  }
+  if (!lp_buf_ok(&a->body)) {
+    lp_error_set(err, "transport", "OutOfMemory", NULL, "out of memory while reading the response");
+    return -1;
+  }
+  const char *code = "CurlError";
+  int retryable = 0;
+  for (size_t i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
+    if (curl_codes[i].rc == rc) { code = curl_codes[i].code; retryable = curl_codes[i].retryable; }
+  lp_error_set(err, "transport", code, NULL, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+  err->curl_code = (long)rc;
+  err->retryable = retryable;
+  return -1;
+}

@@ -1,0 +1,42 @@
+/* The libcurl session: one easy handle per client, reused so the connection
+ * stays alive. The only stage with I/O. */
+#ifndef LIVEPULL_SESSION_H
+#define LIVEPULL_SESSION_H
+
+#include <curl/curl.h>
+
+#include "buffer.h"
+#include "error.h"
+
+typedef struct lp_session_options {
+  long connect_timeout_ms, timeout_ms;
+  const char *ca_file, *ca_path, *proxy, *user_agent;
+  size_t max_response_bytes;
+} lp_session_options;
+
+/* What came back: the status, the body and the few headers livepull reads. */
+typedef struct lp_answer {
+  long status;
+  lp_buf body;
+  int body_too_large;
+  char request_id[80];
+  char retry_after[32];    /* x-acs-retry-after (ms) */
+  char rate_limit[160];    /* x-ratelimit-user-api, else x-ratelimit-user */
+} lp_answer;
+
+typedef struct lp_session {
+  CURL *easy;
+  char errbuf[CURL_ERROR_SIZE];
+  size_t max_response_bytes;
+  lp_answer answer;
+} lp_session;
+
+int lp_session_global_init(void);   /* once per process; 0 ok */
+/* 0 ok, -1 err set (config kind: an option libcurl refused). */
+int lp_session_open(lp_session *s, const lp_session_options *o, lp_error *err);
+void lp_session_close(lp_session *s);
+/* Sends one request; 0 with s->answer filled, -1 with a transport error. */
+int lp_session_perform(lp_session *s, const char *method, const char *url,
+                       struct curl_slist *headers, lp_error *err);
+
+#endif

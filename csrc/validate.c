@@ -1,0 +1,372 @@
+#include "validate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "encode.h"
+#include "timeutil.h"
+
+#define MAX_FIELDS 32
+#define FAIL(...) (lp_error_set(err, "validation", __VA_ARGS__), -1)
+
+const char *lp_type_name(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+#if LP_HAS_INTEGERS
+    if (lua_isinteger(L, idx)) return "integer";
+#endif
+    return "number";
+  }
+  return lua_typename(L, lua_type(L, idx));
+}
+
+int lp_check_integer(lua_State *L, int idx, long long *out) {
+  if (lua_type(L, idx) != LUA_TNUMBER) return -1;
+#if LP_HAS_INTEGERS
+  if (lua_isinteger(L, idx)) { *out = (long long)lua_tointeger(L, idx); return 0; }
+#endif
+  lua_Number d = lua_tonumber(L, idx);
+  /* 2^63 is exact as a double; anything at or past it does not fit. */
+  if (isnan(d) || isinf(d) || d != floor(d) || d >= 9223372036854775808.0 ||
+      d < -9223372036854775808.0)
+    return -2;
+  *out = (long long)d;
+  return 0;
+}
+
+static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static size_t edit_distance(const char *a, size_t n, const char *b, size_t m) {
+  size_t row[64];
+  if (n >= 63 || m >= 63) return 99;
+  for (size_t j = 0; j <= m; j++) row[j] = j;
+  for (size_t i = 1; i <= n; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= m; j++) {
+      size_t up = row[j];
+      size_t cost = lower((unsigned char)a[i - 1]) != lower((unsigned char)b[j - 1]);
+      size_t best = diag + cost;
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[m];
+}
+
+const char *lp_suggest(const char *name, size_t len, const char *const *names, size_t stride) {
+  const char *best = NULL;
+  size_t best_d = 3;
+  for (const char *const *p = names; *p; p = (const char *const *)((const char *)p + stride)) {
+    size_t d = edit_distance(name, len, *p, strlen(*p));
+    if (d < best_d) { best_d = d; best = *p; }
+  }
+  return best;
+}
+
+static const lp_field *find_field(const lp_operation *op, const char *name, size_t len) {
+  for (const lp_field *f = op->fields; f->name; f++)
+    if (strlen(f->name) == len && memcmp(f->name, name, len) == 0) return f;
+  return NULL;
+}
+
+/* Every key must be a string naming a parameter of the operation. */
+static int check_keys(lua_State *L, int idx, const lp_operation *op, lp_error *err) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    char shown[64], path[80];
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      const char *type = lp_type_name(L, -2);
+      if (lua_type(L, -2) == LUA_TNUMBER) snprintf(path, sizeof path, "[%.17g]", lua_tonumber(L, -2));
+      else snprintf(path, sizeof path, "[%s]", type);
+      lua_pop(L, 2);
+      return FAIL("UnknownParameter", path,
+                  "parameter names must be strings; found a %s key in the parameters of %s",
+                  type, op->action);
+    }
+    size_t len;
+    const char *key = lua_tolstring(L, -2, &len);
+    if (!find_field(op, key, len)) {
+      const char *hint = lp_suggest(key, len, &op->fields[0].name, sizeof(lp_field));
+      lp_excerpt(shown, sizeof shown, key, len, 40);
+      lua_pop(L, 2);
+      if (hint)
+        return FAIL("UnknownParameter", shown, "\"%s\" is not a parameter of %s; did you mean \"%s\"?",
+                    shown, op->action, hint);
+      return FAIL("UnknownParameter", shown, "\"%s\" is not a parameter of %s", shown, op->action);
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+static int starts_with_ci(const char *s, size_t n, const char *prefix) {
+  size_t k = strlen(prefix);
+  if (n < k) return 0;
+  for (size_t i = 0; i < k; i++)
+    if (lower((unsigned char)s[i]) != (unsigned char)prefix[i]) return 0;
+  return 1;
+}
+
+/* scheme://rest with a non-empty rest and no whitespace or controls. */
+static int url_with_scheme(const char *s, size_t n, const char *const *schemes) {
+  for (const char *const *p = schemes; *p; p++) {
+    size_t k = strlen(*p);
+    if (starts_with_ci(s, n, *p) && n >= k + 4 && memcmp(s + k, "://", 3) == 0) return 1;
+  }
+  return 0;
+}
+
+static const char *const http_schemes[] = {"http", "https", NULL};
+static const char *const rtmp_schemes[] = {"rtmp", NULL};
+static const char *const source_schemes[] = {"rtmp", "rtmps", "rtsp", "srt", "http", "https", NULL};
+
+static int check_string_rule(const lp_field *f, const char *path, const char *s, size_t n,
+                             lp_error *err) {
+  char shown[64];
+  switch (f->rule) {
+  case LP_R_TEXT:
+    return 0;
+  case LP_R_TOKEN:
+    if (n == 0) return FAIL("InvalidParameter", path, "%s must not be empty", path);
+    if (lp_has_space_or_control(s, n))
+      return FAIL("InvalidParameter", path, "%s must not contain whitespace or control characters", path);
+    return 0;
+  case LP_R_CHOICE:
+    for (const char *const *c = f->choices; *c; c++)
+      if (strlen(*c) == n && memcmp(*c, s, n) == 0) return 0;
+    {
+      char list[256] = "";
+      for (const char *const *c = f->choices; *c; c++) {
+        if (c != f->choices) strncat(list, ", ", sizeof list - strlen(list) - 1);
+        strncat(list, *c, sizeof list - strlen(list) - 1);
+      }
+      lp_excerpt(shown, sizeof shown, s, n, 40);
+      return FAIL("InvalidParameter", path, "%s must be one of %s (got \"%s\")", path, list, shown);
+    }
+  case LP_R_REGION_ID:
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = (unsigned char)s[i];
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) n = 0;
+    }
+    if (n == 0)
+      return FAIL("InvalidParameter", path,
+                  "%s must be a region ID such as cn-beijing (lowercase letters, digits and '-')", path);
+    return 0;
+  case LP_R_HTTP_URL:
+  case LP_R_RTMP_URL: {
+    const char *const *schemes = f->rule == LP_R_HTTP_URL ? http_schemes : rtmp_schemes;
+    const char *want = f->rule == LP_R_HTTP_URL ? "an http:// or https:// URL" : "an rtmp:// URL";
+    if (n == 0 && f->allow_empty) return 0;
+    if (!url_with_scheme(s, n, schemes) || lp_has_space_or_control(s, n))
+      return FAIL("InvalidParameter", path, "%s must be %s without whitespace%s", path, want,
+                  f->allow_empty ? ", or \"\" to clear it" : "");
+    return 0;
+  }
+  case LP_R_SOURCE_URL: {
+    if (n == 0) return FAIL("InvalidParameter", path, "%s must not be empty", path);
+    if (lp_has_space_or_control(s, n))
+      return FAIL("InvalidParameter", path, "%s must not contain whitespace or control characters", path);
+    const char *sep = NULL;
+    for (size_t i = 0; i + 3 <= n && !sep; i++)
+      if (memcmp(s + i, "://", 3) == 0) sep = s + i;
+    if (sep && !url_with_scheme(s, n, source_schemes)) {
+      lp_excerpt(shown, sizeof shown, s, (size_t)(sep - s), 20);
+      return FAIL("InvalidParameter", path,
+                  "%s has scheme \"%s\"; a source URL must use rtmp, rtmps, rtsp, srt, http or https "
+                  "(an entry without :// is taken as a VOD media ID)", path, shown);
+    }
+    return 0;
+  }
+  }
+  return 0;
+}
+
+/* A Lua string that is valid UTF-8 within the field's length limits. */
+static int check_string(lua_State *L, int vidx, const lp_field *f, const char *path,
+                        const char **s, size_t *n, lp_error *err) {
+  if (lua_type(L, vidx) != LUA_TSTRING)
+    return FAIL("InvalidParameter", path, "%s must be a string (got %s)", path, lp_type_name(L, vidx));
+  size_t chars = 0;
+  *s = lua_tolstring(L, vidx, n);
+  if (!lp_utf8_check(*s, *n, &chars))
+    return FAIL("InvalidParameter", path, "%s must be valid UTF-8 without NUL bytes", path);
+  if (f->max_bytes && *n > f->max_bytes)
+    return FAIL("InvalidParameter", path, "%s must be at most %zu bytes long (got %zu)", path,
+                f->max_bytes, *n);
+  if (f->max_chars && chars > f->max_chars)
+    return FAIL("InvalidParameter", path, "%s must be at most %zu characters long (got %zu)", path,
+                f->max_chars, chars);
+  return check_string_rule(f, path, *s, *n, err);
+}
+
+static int add_integer(lp_request *req, const lp_field *f, long long v) {
+  char num[24];
+  int len = snprintf(num, sizeof num, "%lld", v);
+  return lp_request_add(req, f->name, strlen(f->name), num, (size_t)len);
+}
+
+static int check_integer_field(lua_State *L, int vidx, const lp_field *f, lp_request *req,
+                               lp_error *err) {
+  long long v;
+  int rc = lp_check_integer(L, vidx, &v);
+  if (rc == -1)
+    return FAIL("InvalidParameter", f->name, "%s must be an integer (got %s)", f->name,
+                lp_type_name(L, vidx));
+  if (rc == -2)
+    return FAIL("InvalidParameter", f->name, "%s must be a whole number (got %.17g)", f->name,
+                (double)lua_tonumber(L, vidx));
+  if (v < f->min || v > f->max)
+    return FAIL("InvalidParameter", f->name, "%s must be between %lld and %lld (got %lld)", f->name,
+                f->min, f->max, v);
+  return add_integer(req, f, v) == 0 ? 0 : FAIL("InvalidParameter", f->name, "out of memory");
+}
+
+static int check_time_field(lua_State *L, int vidx, const lp_field *f, lp_request *req,
+                            long long *epoch, lp_error *err) {
+  char text[LP_TIME_LEN + 1];
+  if (lua_type(L, vidx) == LUA_TNUMBER) {
+    if (lp_check_integer(L, vidx, epoch) != 0 || *epoch < 0 || *epoch > LP_TIME_MAX)
+      return FAIL("InvalidParameter", f->name,
+                  "%s as a number must be a whole Unix time between 0 and %lld", f->name, LP_TIME_MAX);
+    lp_time_format(*epoch, text);
+    return lp_request_add(req, f->name, strlen(f->name), text, LP_TIME_LEN) == 0
+               ? 0 : FAIL("InvalidParameter", f->name, "out of memory");
+  }
+  if (lua_type(L, vidx) != LUA_TSTRING)
+    return FAIL("InvalidParameter", f->name,
+                "%s must be a string YYYY-MM-DDTHH:MM:SSZ or an integer Unix time (got %s)", f->name,
+                lp_type_name(L, vidx));
+  size_t n;
+  const char *s = lua_tolstring(L, vidx, &n);
+  if (lp_time_parse(s, n, epoch) != 0)
+    return FAIL("InvalidParameter", f->name,
+                "%s must be a real UTC time written YYYY-MM-DDTHH:MM:SSZ, e.g. 2030-08-23T15:30:00Z",
+                f->name);
+  return lp_request_add(req, f->name, strlen(f->name), s, n) == 0
+             ? 0 : FAIL("InvalidParameter", f->name, "out of memory");
+}
+
+/* A proper sequence of 1..max strings, written as one compact JSON array. */
+static int check_url_list(lua_State *L, int vidx, const lp_field *f, lp_request *req,
+                          lp_error *err) {
+  const char *name = f->name;
+  if (lua_type(L, vidx) != LUA_TTABLE)
+    return FAIL("InvalidParameter", name, "%s must be a list (a Lua sequence) of strings (got %s)",
+                name, lp_type_name(L, vidx));
+  if (lua_getmetatable(L, vidx)) {
+    lua_pop(L, 1);
+    return FAIL("InvalidParameter", name, "%s must be a plain table without a metatable", name);
+  }
+  long long count = 0, max_key = 0;
+  lua_pushnil(L);
+  while (lua_next(L, vidx)) {
+    long long k;
+    lua_pop(L, 1);
+    if (lp_check_integer(L, -1, &k) != 0 || k < 1) {
+      lua_pop(L, 1);
+      return FAIL("InvalidParameter", name,
+                  "%s must be a sequence: a list without holes or non-integer keys", name);
+    }
+    if (++count > f->max) {   /* stop early: a huge table costs no more than max+1 steps */
+      lua_pop(L, 1);
+      return FAIL("InvalidParameter", name, "%s must have at most %lld entries", name, f->max);
+    }
+    if (k > max_key) max_key = k;
+  }
+  if (count < f->min) return FAIL("InvalidParameter", name, "%s must have at least %lld entry", name, f->min);
+  if (max_key != count)
+    return FAIL("InvalidParameter", name, "%s must be a sequence: a list without holes", name);
+
+  size_t off = req->arena.len;
+  lp_buf_addchar(&req->arena, '[');
+  for (long long i = 1; i <= count; i++) {
+    char path[64];
+    const char *s;
+    size_t n;
+    snprintf(path, sizeof path, "%s[%lld]", name, i);
+    lua_rawgeti(L, vidx, (int)i);
+    int rc = check_string(L, lua_gettop(L), f, path, &s, &n, err);
+    if (rc == 0) {
+      if (i > 1) lp_buf_addchar(&req->arena, ',');
+      lp_json_string(&req->arena, s, n);
+    }
+    lua_pop(L, 1);
+    if (rc != 0) return -1;
+  }
+  lp_buf_addchar(&req->arena, ']');
+  return lp_request_add_span(req, name, strlen(name), off) == 0
+             ? 0 : FAIL("InvalidParameter", name, "out of memory");
+}
+
+static int check_field(lua_State *L, int vidx, const lp_field *f, lp_request *req,
+                       long long *epoch, lp_error *err) {
+  const char *s;
+  size_t n;
+  switch (f->type) {
+  case LP_T_STRING:
+    if (check_string(L, vidx, f, f->name, &s, &n, err) != 0) return -1;
+    return lp_request_add(req, f->name, strlen(f->name), s, n) == 0
+               ? 0 : FAIL("InvalidParameter", f->name, "out of memory");
+  case LP_T_INTEGER:
+    return check_integer_field(L, vidx, f, req, err);
+  case LP_T_TIME:
+    return check_time_field(L, vidx, f, req, epoch, err);
+  case LP_T_URL_LIST:
+    return check_url_list(L, vidx, f, req, err);
+  }
+  return 0;
+}
+
+/* Rules between fields: a time later than another one, and than now. */
+static int check_times(const lp_operation *op, const long long *epochs, const int *given,
+                       long long now, lp_error *err) {
+  char text[LP_TIME_LEN + 1];
+  for (int i = 0; op->fields[i].name; i++) {
+    const lp_field *f = &op->fields[i];
+    if (f->type != LP_T_TIME || !given[i]) continue;
+    for (int j = 0; f->after && op->fields[j].name; j++)
+      if (given[j] && strcmp(op->fields[j].name, f->after) == 0 && epochs[i] <= epochs[j])
+        return FAIL(f->after_code, f->name, "%s must be later than %s", f->name, f->after);
+    if (f->future && epochs[i] <= now) {
+      lp_time_format(now, text);
+      return FAIL("InvalidParameter", f->name, "%s must be later than the current time (%s)",
+                  f->name, text);
+    }
+  }
+  return 0;
+}
+
+int lp_validate(lua_State *L, int idx, const lp_operation *op, long long now, lp_request *req,
+                lp_error *err) {
+  long long epochs[MAX_FIELDS];
+  int given[MAX_FIELDS] = {0};
+  if (lua_type(L, idx) != LUA_TTABLE)
+    return FAIL("InvalidParameter", "params", "the parameters of %s must be a table (got %s)",
+                op->action, lp_type_name(L, idx));
+  if (lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return FAIL("InvalidParameter", "params",
+                "the parameters of %s must be a plain table without a metatable", op->action);
+  }
+  if (check_keys(L, idx, op, err) != 0) return -1;
+
+  for (int i = 0; op->fields[i].name && i < MAX_FIELDS; i++) {
+    const lp_field *f = &op->fields[i];
+    lua_pushstring(L, f->name);
+    lua_rawget(L, idx);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      if (f->required)
+        return FAIL("MissingParameter", f->name, "%s is required by %s", f->name, op->action);
+      continue;
+    }
+    int rc = check_field(L, lua_gettop(L), f, req, &epochs[i], err);
+    lua_pop(L, 1);
+    if (rc != 0) return -1;
+    given[i] = 1;
+  }
+  return check_times(op, epochs, given, now, err);
+}
