@@ -122,6 +122,8 @@ static int parse_endpoint(const char *s, size_t n, int allow_insecure, const cha
   if (alen == 0) return FAIL("InvalidConfig", "endpoint", "endpoint has no host");
   /* host: a name, an IPv4 address or a bracketed IPv6 address; then :port */
   const char *colon = NULL;
+  if (memchr(a, '@', alen))
+    return FAIL("InvalidConfig", "endpoint", "endpoint must not carry user info (name@host)");
   if (a[0] == '[') {
     const char *close = memchr(a, ']', alen);
     if (!close) return FAIL("InvalidConfig", "endpoint", "endpoint has an unclosed IPv6 bracket");

@@ -59,7 +59,8 @@ int lp_response_push(lua_State *L, long status, const char *body, size_t len,
                      const char *request_id) {
   lua_getfield(L, LUA_REGISTRYINDEX, LP_JSON_DECODE_KEY);
   lua_pushlstring(L, body, len);
-  if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TTABLE) {
+  /* A JSON array decodes to a table too: the service answers objects only. */
+  if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TTABLE || lp_rawlen(L, -1) > 0) {
     lua_pop(L, 1);
     protocol_error(L, status, body, len, "the answer is not a JSON object");
     return 0;

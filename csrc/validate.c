@@ -143,8 +143,8 @@ static int check_string_rule(const lp_field *f, const char *path, const char *s,
         if (c != f->choices) strncat(list, ", ", sizeof list - strlen(list) - 1);
         strncat(list, *c, sizeof list - strlen(list) - 1);
       }
-      lp_excerpt(shown, sizeof shown, s, n, 40);
-      return FAIL("InvalidParameter", path, "%s must be one of %s (got \"%s\")", path, list, shown);
+      /* The value is not echoed: messages never repeat what could be a secret pasted in the wrong place. */
+      return FAIL("InvalidParameter", path, "%s must be one of %s", path, list);
     }
   case LP_R_REGION_ID:
     for (size_t i = 0; i < n; i++) {

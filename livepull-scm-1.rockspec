@@ -1,0 +1,33 @@
+rockspec_format = "3.0"
+package = "livepull"
+version = "scm-1"
+source = {
+  url = "git+file:///dev/null",   -- built from the working tree: luarocks make
+}
+description = {
+  summary = "Validated, natively signed and sent ApsaraVideo Live pull-to-push calls from Lua",
+  detailed = [[
+livepull.update{...} turns a Lua table into a validated UpdateLivePullToPush
+request, signs it with OpenSSL (ACS3-HMAC-SHA256 or HMAC-SHA1), sends it with
+libcurl over a kept-alive connection and returns the JSON answer as a table.
+]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1",
+  -- lua-cjson is required at run time; on Debian it comes from the lua-cjson package.
+}
+external_dependencies = {
+  CURL = { library = "curl" },
+  OPENSSL = { library = "crypto" },
+}
+build = {
+  type = "cmake",
+  variables = {
+    CMAKE_BUILD_TYPE = "Release",
+    CMAKE_INSTALL_PREFIX = "$(PREFIX)",
+    LIVEPULL_INSTALL_CMOD = "$(LIBDIR)",
+    LIVEPULL_INSTALL_LMOD = "$(LUADIR)",
+    BUILD_TESTING = "OFF",
+  },
+}

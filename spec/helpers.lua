@@ -1,0 +1,116 @@
+-- Shared spec helpers: start and stop the emulator on a free loopback port,
+-- drive its control API, make a throwaway CA and server certificate.
+local cjson = require "cjson"
+
+local H = {}
+
+H.KEY_ID = "LTAI5tSpecKey"
+H.SECRET = "spec-Secret-5e9b1c7d2a"   -- grep target: must never show up in output
+H.STS_KEY_ID = "STS.SpecKey"
+H.STS_SECRET = "sts-Secret-8f3a"
+H.STS_TOKEN = "CAIS-spec-token-31337"
+
+local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+H.sh_quote = sh_quote
+
+local function run(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return out, ok, code
+end
+H.run = run
+
+function H.tmpdir()
+  return (run("mktemp -d"):gsub("%s+$", ""))
+end
+
+-- A CA and a certificate for 127.0.0.1/localhost signed by it.
+function H.make_certs(dir)
+  dir = dir or H.tmpdir()
+  local script = table.concat({
+    "set -e; cd " .. sh_quote(dir),
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=livepull-spec-ca 2>/dev/null",
+    "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null",
+    "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext",
+    "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null",
+  }, " && ")
+  local _, ok = run(script)
+  assert(ok, "openssl failed to make the test certificates")
+  return { dir = dir, ca = dir .. "/ca.pem", cert = dir .. "/server.pem", key = dir .. "/server.key" }
+end
+
+-- Starts tools/live-emulator; returns { url, port, pid, stop = fn, control = fn }.
+function H.start_emulator(opts)
+  opts = opts or {}
+  local args = {
+    "--port", "0",
+    "--access-key", H.KEY_ID .. ":" .. H.SECRET,
+    "--access-key", H.STS_KEY_ID .. ":" .. H.STS_SECRET .. ":" .. H.STS_TOKEN,
+    "--seed", "tools/emulator-seed.json",
+    "--log", opts.log or "/dev/null",
+  }
+  if opts.tls then
+    args[#args + 1] = "--tls-cert"; args[#args + 1] = opts.tls.cert
+    args[#args + 1] = "--tls-key"; args[#args + 1] = opts.tls.key
+  end
+  if opts.qps then args[#args + 1] = "--qps"; args[#args + 1] = tostring(opts.qps) end
+  for i, a in ipairs(args) do args[i] = sh_quote(a) end
+  local cmd = "sh -c 'echo $$; exec python3 tools/live-emulator \"$@\"' emulator " .. table.concat(args, " ")
+  local proc = assert(io.popen(cmd, "r"))
+  local pid = assert(tonumber(proc:read("l")), "no pid from the emulator wrapper")
+  local line = proc:read("l") or ""
+  local url = line:match("listening on (%S+)")
+  assert(url, "the emulator did not start: " .. line)
+  local emu = { url = url, pid = pid, port = tonumber(url:match(":(%d+)$")) }
+  -- The control API is reached over plain HTTP only when the emulator serves
+  -- HTTP; with TLS, curl trusts the spec's CA.
+  local curl_tls = opts.tls and ("--cacert " .. sh_quote(opts.tls.ca) .. " ") or ""
+  function emu.control(method, path, body)
+    local cmd = "curl -sS -X " .. method .. " " .. curl_tls
+    if body ~= nil then
+      cmd = cmd .. "-H 'Content-Type: application/json' --data-binary " .. sh_quote(cjson.encode(body)) .. " "
+    end
+    local out = run(cmd .. sh_quote(url .. path))
+    return cjson.decode(out)
+  end
+  function emu.requests() return emu.control("GET", "/_emulator/requests").requests end
+  function emu.reset() return emu.control("POST", "/_emulator/reset") end
+  function emu.faults(list) return emu.control("POST", "/_emulator/faults", { faults = list }) end
+  function emu.task(id) return emu.control("GET", "/_emulator/tasks/" .. id) end
+  function emu.put_task(task) return emu.control("PUT", "/_emulator/tasks/" .. task.TaskId, task) end
+  function emu.stop()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    proc:close()
+  end
+  return emu
+end
+
+-- A port nothing listens on: bind, note the port, close.
+function H.closed_port()
+  local out = run([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()']])
+  return tonumber(out)
+end
+
+-- Parameters of a valid update of the seeded scheduled task.
+function H.update_params(extra)
+  local p = {
+    TaskId = "fd245384-4067-4f91-9d75-9666a6bc0000",
+    Region = "cn-shanghai",
+    StartTime = "2030-08-23T15:30:00Z",
+    EndTime = "2030-08-27T14:30:00Z",
+    SourceUrls = { "rtmp://pull.example.com/app/stream" },
+    RepeatNumber = -1, Offset = 2, FileIndex = 0,
+    CallbackUrl = "https://cb.example.com/hook",
+  }
+  for k, v in pairs(extra or {}) do p[k] = v end
+  return p
+end
+
+function H.copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = type(v) == "table" and H.copy(v) or v end
+  return c
+end
+
+return H
