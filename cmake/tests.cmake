@@ -5,7 +5,8 @@ file(GLOB LIVEPULL_SPECS RELATIVE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/spec/*
 foreach(spec ${LIVEPULL_SPECS})
   get_filename_component(name ${spec} NAME_WE)
   add_test(NAME ${name}
-    COMMAND ${LIVEPULL_LUA_BIN} ${BUSTED} --output=TAP --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua;${CMAKE_SOURCE_DIR}/lua/?/init.lua;${CMAKE_SOURCE_DIR}/spec/?.lua
+    COMMAND ${LIVEPULL_LUA_BIN} ${BUSTED} --output=plainTerminal --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua
+            --lpath=${CMAKE_SOURCE_DIR}/lua/?/init.lua --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua
             --cpath=${CMAKE_BINARY_DIR}/?.so ${spec}
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "LIVEPULL_BUILD_DIR=${CMAKE_BINARY_DIR}" TIMEOUT 600)

@@ -1,5 +1,6 @@
 #include "response.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +56,32 @@ static void api_error(lua_State *L, int t, long status, const char *code, const 
   lua_setfield(L, e, "retryable");
 }
 
+#if LP_HAS_INTEGERS
+/* lua-cjson 2.1 decodes every number as a float; the API's numbers
+ * (RetCode, TaskStatus, PageSize...) are integers, so whole values that a
+ * double holds exactly become Lua integers again: RetCode == 0, math.type
+ * "integer", printed as 0 and not 0.0. */
+static void restore_integers(lua_State *L, int t, int depth) {
+  if (depth > 100) return;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      restore_integers(L, lua_gettop(L), depth + 1);
+    } else if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+      lua_Number d = lua_tonumber(L, -1);
+      if (d == floor(d) && d >= -9007199254740992.0 && d <= 9007199254740992.0) {
+        lua_pushvalue(L, -2);
+        lua_pushinteger(L, (lua_Integer)d);
+        lua_rawset(L, t);   /* assigning an existing key is allowed during lua_next */
+      }
+    }
+    lua_pop(L, 1);
+  }
+}
+#else
+#define restore_integers(L, t, depth) ((void)0)
+#endif
+
 int lp_response_push(lua_State *L, long status, const char *body, size_t len,
                      const char *request_id) {
   lua_getfield(L, LUA_REGISTRYINDEX, LP_JSON_DECODE_KEY);
@@ -66,6 +93,7 @@ int lp_response_push(lua_State *L, long status, const char *body, size_t len,
     return 0;
   }
   int t = lua_gettop(L);
+  restore_integers(L, t, 0);
   if (status >= 200 && status < 300) {
     lua_getfield(L, t, "RetCode");
     long long ret = lua_type(L, -1) == LUA_TNUMBER ? (long long)lua_tonumber(L, -1) : 0;

@@ -163,6 +163,18 @@ describe("parse (the sans-I/O end)", function()
     assert.is_true(#err.message < 400)
   end)
 
+  it("gives the API's whole numbers back as Lua integers, nested ones too", function()
+    local res = c:parse(200, nil, '{"RequestId":"R","RetCode":0,"TaskList":[{"TaskStatus":1,"CurrentOffset":2.5}]}')
+    assert.are.equal(0, res.RetCode)
+    assert.are.equal(1, res.TaskList[1].TaskStatus)
+    assert.are.equal(2.5, res.TaskList[1].CurrentOffset)
+    if math.type then
+      assert.are.equal("integer", math.type(res.RetCode))
+      assert.are.equal("integer", math.type(res.TaskList[1].TaskStatus))
+      assert.are.equal("float", math.type(res.TaskList[1].CurrentOffset))
+    end
+  end)
+
   it("takes the request ID from the header when the body has none", function()
     local _, err = pcall(c.parse, c, 400, { ["x-acs-request-id"] = "HDR-1" }, '{"Code":"X","Message":"m"}')
     assert.are.equal("HDR-1", err.request_id)

@@ -25,14 +25,16 @@ function H.tmpdir()
   return (run("mktemp -d"):gsub("%s+$", ""))
 end
 
--- A CA and a certificate for 127.0.0.1/localhost signed by it.
-function H.make_certs(dir)
-  dir = dir or H.tmpdir()
+-- A CA and a certificate signed by it, for 127.0.0.1/localhost unless
+-- san (an openssl subjectAltName list) says otherwise.
+function H.make_certs(san)
+  local dir = H.tmpdir()
+  san = san or "DNS:localhost,IP:127.0.0.1"
   local script = table.concat({
     "set -e; cd " .. sh_quote(dir),
     "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=livepull-spec-ca 2>/dev/null",
     "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null",
-    "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext",
+    "printf 'subjectAltName=%s\\n' " .. sh_quote(san) .. " > san.ext",
     "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null",
   }, " && ")
   local _, ok = run(script)
@@ -105,6 +107,18 @@ function H.update_params(extra)
   }
   for k, v in pairs(extra or {}) do p[k] = v end
   return p
+end
+
+-- Sends a request made by prepare() or core.sign() with the curl command,
+-- as another transport would; returns status, body.
+function H.send_prepared(req, ca_file)
+  local cmd = { "curl -sS -g -X " .. req.method .. " -w '\n%{http_code}'" }
+  if ca_file then cmd[#cmd + 1] = "--cacert " .. sh_quote(ca_file) end
+  for name, value in pairs(req.headers) do cmd[#cmd + 1] = "-H " .. sh_quote(name .. ": " .. value) end
+  cmd[#cmd + 1] = sh_quote(req.url)
+  local out = run(table.concat(cmd, " "))
+  local body, status = out:match("^(.*)\n(%d+)$")
+  return tonumber(status), body
 end
 
 function H.copy(t)
