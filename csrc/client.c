@@ -6,21 +6,31 @@
 #include <openssl/rand.h>
 
 #include "config.h"
+#include "encode.h"
 #include "error.h"
 #include "fields.h"
+#include "policy.h"
 #include "response.h"
 #include "session.h"
 #include "sign.h"
 #include "timeutil.h"
 #include "validate.h"
 
+/* Throttling answers back off from a larger base than other failures. */
+#define THROTTLE_BASE_DELAY 0.5
+
 typedef struct lp_client {
   lp_config cfg;
   int safe, closed;
   lp_session session;   /* opened at the first send */
   lp_request req;
+  int validated_params;     /* req's params before signing added any */
+  size_t validated_len;     /* and its arena's length then */
   lp_signed sig;
   lp_buf url, line;
+  lp_retry_policy retry;
+  lp_bucket bucket;
+  unsigned long long rng;   /* xorshift state for backoff jitter */
 } lp_client;
 
 int lp_fail(lua_State *L, int safe) {
@@ -68,7 +78,20 @@ int lp_client_new(lua_State *L) {
   c->safe = safe;
   if (lp_config_read(L, 1, &c->cfg, &err) != 0) return fail_with(L, safe, &err);
   c->closed = 0;
+  c->retry = (lp_retry_policy){c->cfg.max_attempts, c->cfg.retry_base_delay,
+                               THROTTLE_BASE_DELAY, c->cfg.retry_max_delay};
+  lp_bucket_init(&c->bucket, c->cfg.rate_limit, c->cfg.rate_burst, lp_monotonic());
+  if (RAND_bytes((unsigned char *)&c->rng, sizeof c->rng) != 1 || c->rng == 0)
+    c->rng = 0x9E3779B97F4A7C15ULL ^ (unsigned long long)lp_monotonic();
   return 1;
+}
+
+/* A uniform number in [0, 1) for jitter (xorshift64*; not for secrets). */
+static double next_random(lp_client *c) {
+  c->rng ^= c->rng >> 12;
+  c->rng ^= c->rng << 25;
+  c->rng ^= c->rng >> 27;
+  return (double)((c->rng * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
 static int check_token(const char *s, size_t n) {
@@ -145,10 +168,9 @@ static const lp_operation *find_operation(lua_State *L, int idx, lp_error *err) 
   return op;
 }
 
-/* validate -> build -> sign: leaves the signed request in c->sig and c->url. */
-static int build_request(lua_State *L, lp_client *c, const lp_operation *op, int params_idx,
-                         const char *nonce, const char *timestamp, long long now, lp_error *err) {
-  char nonce_buf[33], time_buf[LP_TIME_LEN + 1];
+/* validate -> build: the request's parameters, checked once per call. */
+static int validate_request(lua_State *L, lp_client *c, const lp_operation *op, int params_idx,
+                            long long now, lp_error *err) {
   lp_request_reset(&c->req);
   if (lp_validate(L, params_idx, op, now, &c->req, err) != 0) return -1;
   if (c->cfg.region_id && lp_request_find(&c->req, "RegionId") < 0) {
@@ -156,15 +178,24 @@ static int build_request(lua_State *L, lp_client *c, const lp_operation *op, int
       if (strcmp(f->name, "RegionId") == 0)
         lp_request_add(&c->req, "RegionId", 8, c->cfg.region_id, strlen(c->cfg.region_id));
   }
+  c->validated_params = c->req.nparams;
+  c->validated_len = c->req.arena.len;
+  return 0;
+}
+
+/* sign: every attempt gets its own nonce and time; leaves c->sig and c->url. */
+static int sign_request(lp_client *c, const lp_operation *op, const char *nonce,
+                        const char *timestamp, long long now, lp_error *err) {
+  char nonce_buf[33], time_buf[LP_TIME_LEN + 1];
+  c->req.nparams = c->validated_params;   /* drop what an earlier V1 signature added */
+  c->req.arena.len = c->validated_len;
   if (!nonce) {
     unsigned char raw[16];
     if (RAND_bytes(raw, sizeof raw) != 1) {
       lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (RAND_bytes) failed");
       return -1;
     }
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) { nonce_buf[2 * i] = hex[raw[i] >> 4]; nonce_buf[2 * i + 1] = hex[raw[i] & 15]; }
-    nonce_buf[32] = '\0';
+    lp_hex(nonce_buf, raw, sizeof raw);
     nonce = nonce_buf;
   }
   if (!timestamp) {
@@ -202,7 +233,8 @@ static int client_prepare(lua_State *L) {
   if (!c) return lp_fail(L, check_client(L)->safe);
   const lp_operation *op = find_operation(L, 2, &err);
   if (!op || read_prepare_opts(L, 4, &nonce, &timestamp, &now, &err) != 0 ||
-      build_request(L, c, op, 3, nonce, timestamp, now, &err) != 0)
+      validate_request(L, c, op, 3, now, &err) != 0 ||
+      sign_request(c, op, nonce, timestamp, now, &err) != 0)
     return fail_with(L, c->safe, &err);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, op->http_method);
@@ -239,19 +271,23 @@ static struct curl_slist *header_list(lp_client *c) {
   return next;
 }
 
-/* One signed request over the session; pushes the result or an error. */
-static int send_request(lua_State *L, lp_client *c, const lp_operation *op, int params_idx) {
+static int open_session(lp_client *c, lp_error *err) {
+  if (c->session.easy) return 0;
+  lp_session_options o = {
+    .connect_timeout_ms = (long)(c->cfg.connect_timeout * 1000 + 0.5),
+    .timeout_ms = (long)(c->cfg.timeout * 1000 + 0.5),
+    .ca_file = c->cfg.ca_file, .ca_path = c->cfg.ca_path, .proxy = c->cfg.proxy,
+    .max_response_bytes = (size_t)c->cfg.max_response_bytes,
+  };
+  return lp_session_open(&c->session, &o, err);
+}
+
+/* One attempt: pace, sign, send, parse. Pushes the result (returns 1) or an
+ * error table (returns 0). */
+static int attempt(lua_State *L, lp_client *c, const lp_operation *op) {
   lp_error err;
-  if (build_request(L, c, op, params_idx, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
-  if (!c->session.easy) {
-    lp_session_options o = {
-      .connect_timeout_ms = (long)(c->cfg.connect_timeout * 1000 + 0.5),
-      .timeout_ms = (long)(c->cfg.timeout * 1000 + 0.5),
-      .ca_file = c->cfg.ca_file, .ca_path = c->cfg.ca_path, .proxy = c->cfg.proxy,
-      .max_response_bytes = (size_t)c->cfg.max_response_bytes,
-    };
-    if (lp_session_open(&c->session, &o, &err) != 0) goto failed;
-  }
+  lp_sleep(lp_bucket_take(&c->bucket, lp_monotonic()));
+  if (sign_request(c, op, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
   struct curl_slist *headers = header_list(c);
   if (!headers) {
     lp_error_set(&err, "config", "OutOfMemory", NULL, "out of memory while building headers");
@@ -261,12 +297,38 @@ static int send_request(lua_State *L, lp_client *c, const lp_operation *op, int 
   curl_slist_free_all(headers);
   if (rc != 0) goto failed;
   lp_answer *a = &c->session.answer;
-  if (lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
-                       a->request_id[0] ? a->request_id : NULL))
-    return 1;
-  return lp_fail(L, c->safe);
+  return lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
+                          a->request_id[0] ? a->request_id : NULL);
 failed:
-  return fail_with(L, c->safe, &err);
+  lp_error_push(L, &err);
+  return 0;
+}
+
+/* A call: validated once, then attempted until it succeeds, fails for good
+ * or runs out of attempts. Pushes the result or fails with the last error,
+ * which carries `attempts`. */
+static int send_request(lua_State *L, lp_client *c, const lp_operation *op, int params_idx) {
+  lp_error err;
+  if (validate_request(L, c, op, params_idx, lp_time_now(), &err) != 0 || open_session(c, &err) != 0)
+    return fail_with(L, c->safe, &err);
+  for (int n = 1;; n++) {
+    if (attempt(L, c, op)) return 1;
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "attempts");
+    lua_getfield(L, -1, "retryable");
+    int retryable = lua_toboolean(L, -1);
+    lua_getfield(L, -2, "code");
+    const char *code = lua_tostring(L, -1);
+    int throttled = code && strncmp(code, "Throttling", 10) == 0;
+    lua_pop(L, 2);
+    if (!retryable || n >= c->retry.max_attempts) return lp_fail(L, c->safe);
+    /* Only api answers carry a hint; a transport failure leaves none. */
+    lua_getfield(L, -1, "kind");
+    int answered = lua_tostring(L, -1) && strcmp(lua_tostring(L, -1), "transport") != 0;
+    lua_pop(L, 2);   /* the kind, and this attempt's error */
+    double hint = answered ? lp_answer_retry_hint(&c->session.answer) : -1;
+    lp_sleep(lp_backoff(&c->retry, n, throttled, hint, next_random(c)));
+  }
 }
 
 /* client:call(action, params) */

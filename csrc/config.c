@@ -19,7 +19,7 @@
 typedef enum {
   OPT_CREDENTIAL,   /* printable ASCII without spaces */
   OPT_TEXT,         /* a path, URL or name: UTF-8 without control characters */
-  OPT_ENDPOINT, OPT_REGION_ID, OPT_ALGORITHM, OPT_SECONDS, OPT_BOOL, OPT_BYTES,
+  OPT_ENDPOINT, OPT_REGION_ID, OPT_ALGORITHM, OPT_NUMBER, OPT_BOOL,
 } opt_kind;
 
 typedef struct option {
@@ -40,7 +40,8 @@ typedef struct staged {
 
 enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
-  O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE, O_COUNT
+  O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
+  O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_COUNT
 };
 
 static const option options[O_COUNT + 1] = {
@@ -50,14 +51,19 @@ static const option options[O_COUNT + 1] = {
   [O_ENDPOINT] = {"endpoint", OPT_ENDPOINT, 1024, NULL},
   [O_REGION_ID] = {"region_id", OPT_REGION_ID, 64, NULL},
   [O_ALGORITHM] = {"signature_algorithm", OPT_ALGORITHM, 0, NULL},
-  [O_CONNECT_TIMEOUT] = {"connect_timeout", OPT_SECONDS, 0, NULL},
-  [O_TIMEOUT] = {"timeout", OPT_SECONDS, 0, NULL},
+  [O_CONNECT_TIMEOUT] = {"connect_timeout", OPT_NUMBER, 0, NULL},
+  [O_TIMEOUT] = {"timeout", OPT_NUMBER, 0, NULL},
   [O_CA_FILE] = {"ca_file", OPT_TEXT, 4096, NULL},
   [O_CA_PATH] = {"ca_path", OPT_TEXT, 4096, NULL},
   [O_PROXY] = {"proxy", OPT_TEXT, 4096, NULL},
   [O_USER_AGENT] = {"user_agent", OPT_TEXT, 256, NULL},
   [O_INSECURE] = {"allow_insecure_http", OPT_BOOL, 0, NULL},
-  [O_MAX_RESPONSE] = {"max_response_bytes", OPT_BYTES, 0, NULL},
+  [O_MAX_RESPONSE] = {"max_response_bytes", OPT_NUMBER, 0, NULL},
+  [O_MAX_ATTEMPTS] = {"max_attempts", OPT_NUMBER, 0, NULL},
+  [O_RETRY_BASE] = {"retry_base_delay", OPT_NUMBER, 0, NULL},
+  [O_RETRY_MAX] = {"retry_max_delay", OPT_NUMBER, 0, NULL},
+  [O_RATE_LIMIT] = {"rate_limit", OPT_NUMBER, 0, NULL},
+  [O_RATE_BURST] = {"rate_burst", OPT_NUMBER, 0, NULL},
   [O_COUNT] = {NULL, 0, 0, NULL},
 };
 
@@ -177,7 +183,7 @@ static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *er
       v->given = 1;
       lua_pop(L, 1);
       return 0;
-    } else if (o->kind == OPT_SECONDS || o->kind == OPT_BYTES) {
+    } else if (o->kind == OPT_NUMBER) {
       if (t != LUA_TNUMBER) { lua_pop(L, 1); return FAIL("InvalidConfig", o->name, "%s must be a number", o->name); }
       v->num = lua_tonumber(L, -1);
       v->given = 1;
@@ -231,10 +237,32 @@ void lp_config_free(lp_config *cfg) {
   }
 }
 
-static int check_seconds(const option *o, const staged *v, double fallback, double *out, lp_error *err) {
-  *out = v->given ? v->num : fallback;
-  if (!(*out > 0 && *out <= 86400))
-    return FAIL("InvalidConfig", o->name, "%s must be a number of seconds above 0 and at most 86400", o->name);
+/* The numeric options: default, range and whether it must be whole. */
+static const struct {
+  int option;
+  double fallback, min, max;
+  int min_exclusive, whole;
+  const char *rule;
+} numbers[] = {
+  {O_CONNECT_TIMEOUT, 5, 0, 86400, 1, 0, "a number of seconds above 0 and at most 86400"},
+  {O_TIMEOUT, 10, 0, 86400, 1, 0, "a number of seconds above 0 and at most 86400"},
+  {O_MAX_RESPONSE, 1048576, 1024, 1073741824.0, 0, 1, "a whole number from 1024 to 1073741824"},
+  {O_MAX_ATTEMPTS, 3, 1, 10, 0, 1, "a whole number from 1 (no retries) to 10"},
+  {O_RETRY_BASE, 0.1, 0, 60, 0, 0, "a number of seconds from 0 to 60"},
+  {O_RETRY_MAX, 20, 0, 3600, 0, 0, "a number of seconds from 0 to 3600"},
+  {O_RATE_LIMIT, 10, 0, 1e6, 0, 0, "a number of requests per second from 0 (no pacing) to 1000000"},
+  {O_RATE_BURST, 10, 1, 1e6, 0, 0, "a number of requests from 1 to 1000000"},
+};
+
+static int check_numbers(const staged *v, double *out, lp_error *err) {
+  for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+    int o = numbers[i].option;
+    double x = v[o].given ? v[o].num : numbers[i].fallback;
+    int below = numbers[i].min_exclusive ? !(x > numbers[i].min) : !(x >= numbers[i].min);
+    if (below || !(x <= numbers[i].max) || (numbers[i].whole && x != floor(x)))
+      return FAIL("InvalidConfig", options[o].name, "%s must be %s", options[o].name, numbers[i].rule);
+    out[o] = x;
+  }
   return 0;
 }
 
@@ -282,14 +310,8 @@ int lp_config_read(lua_State *L, int idx, lp_config *cfg, lp_error *err) {
       return FAIL("InvalidConfig", "signature_algorithm",
                   "signature_algorithm must be \"ACS3-HMAC-SHA256\" or \"HMAC-SHA1\"");
   }
-  double connect_timeout, timeout;
-  if (check_seconds(&options[O_CONNECT_TIMEOUT], &v[O_CONNECT_TIMEOUT], 5, &connect_timeout, err) ||
-      check_seconds(&options[O_TIMEOUT], &v[O_TIMEOUT], 10, &timeout, err))
-    return -1;
-  double max_response = v[O_MAX_RESPONSE].given ? v[O_MAX_RESPONSE].num : 1048576;
-  if (!(max_response >= 1024 && max_response <= 1073741824.0) || max_response != floor(max_response))
-    return FAIL("InvalidConfig", "max_response_bytes",
-                "max_response_bytes must be a whole number from 1024 to 1073741824");
+  double num[O_COUNT];
+  if (check_numbers(v, num, err) != 0) return -1;
 
   /* Everything is checked: now copy what the client keeps. */
   char ua[512];
@@ -318,9 +340,14 @@ int lp_config_read(lua_State *L, int idx, lp_config *cfg, lp_error *err) {
     if (!*copies[i].dst) { lp_config_free(cfg); return FAIL("OutOfMemory", NULL, "out of memory"); }
   }
   cfg->algorithm = algorithm;
-  cfg->connect_timeout = connect_timeout;
-  cfg->timeout = timeout;
+  cfg->connect_timeout = num[O_CONNECT_TIMEOUT];
+  cfg->timeout = num[O_TIMEOUT];
   cfg->allow_insecure_http = insecure;
-  cfg->max_response_bytes = (long long)max_response;
+  cfg->max_response_bytes = (long long)num[O_MAX_RESPONSE];
+  cfg->max_attempts = (int)num[O_MAX_ATTEMPTS];
+  cfg->retry_base_delay = num[O_RETRY_BASE];
+  cfg->retry_max_delay = num[O_RETRY_MAX];
+  cfg->rate_limit = num[O_RATE_LIMIT];
+  cfg->rate_burst = num[O_RATE_BURST];
   return 0;
 }

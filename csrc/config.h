@@ -16,6 +16,9 @@ typedef struct lp_config {
   double connect_timeout, timeout;
   int allow_insecure_http;
   long long max_response_bytes;
+  int max_attempts;                       /* 1: no retries */
+  double retry_base_delay, retry_max_delay;
+  double rate_limit, rate_burst;          /* requests per second; 0: no pacing */
 } lp_config;
 
 /* Reads the table at idx (or nil: everything from the environment). Checks

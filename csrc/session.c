@@ -3,7 +3,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
@@ -27,34 +26,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
   return lp_buf_ok(&s->answer.body) ? n : 0;
 }
 
-static void copy_header_value(char *out, size_t outsize, const char *v, size_t n) {
-  while (n && (v[0] == ' ' || v[0] == '\t')) { v++; n--; }
-  while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ')) n--;
-  if (n >= outsize) n = outsize - 1;
-  memcpy(out, v, n);
-  out[n] = '\0';
-}
-
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
-  lp_answer *a = &((lp_session *)ud)->answer;
-  size_t n = size * nmemb;
-  static const struct { const char *name; size_t off, size; } wanted[] = {
-    {"x-acs-request-id", offsetof(lp_answer, request_id), sizeof(((lp_answer *)0)->request_id)},
-    {"x-acs-retry-after", offsetof(lp_answer, retry_after), sizeof(((lp_answer *)0)->retry_after)},
-    {"x-ratelimit-user-api", offsetof(lp_answer, rate_limit), sizeof(((lp_answer *)0)->rate_limit)},
-  };
-  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {   /* a new response (after 1xx, proxies) */
-    a->request_id[0] = a->retry_after[0] = a->rate_limit[0] = '\0';
-    return n;
-  }
-  for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
-    size_t k = strlen(wanted[i].name);
-    if (n > k && data[k] == ':' && strncasecmp(data, wanted[i].name, k) == 0)
-      copy_header_value((char *)a + wanted[i].off, wanted[i].size, data + k + 1, n - k - 1);
-  }
-  if (!a->rate_limit[0] && n > 17 && data[16] == ':' && strncasecmp(data, "x-ratelimit-user", 16) == 0)
-    copy_header_value(a->rate_limit, sizeof a->rate_limit, data + 17, n - 17);
-  return n;
+  lp_answer_header(&((lp_session *)ud)->answer, data, size * nmemb);
+  return size * nmemb;
 }
 
 int lp_session_open(lp_session *s, const lp_session_options *o, lp_error *err) {
@@ -134,7 +108,7 @@ int lp_session_perform(lp_session *s, const char *method, const char *url,
   lp_buf_reset(&a->body);
   a->status = 0;
   a->body_too_large = 0;
-  a->request_id[0] = a->retry_after[0] = a->rate_limit[0] = '\0';
+  lp_answer_clear_headers(a);
   s->errbuf[0] = '\0';
 
   curl_easy_setopt(e, CURLOPT_URL, url);

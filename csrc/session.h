@@ -5,7 +5,7 @@
 
 #include <curl/curl.h>
 
-#include "buffer.h"
+#include "answer.h"
 #include "error.h"
 
 typedef struct lp_session_options {
@@ -13,16 +13,6 @@ typedef struct lp_session_options {
   const char *ca_file, *ca_path, *proxy, *user_agent;
   size_t max_response_bytes;
 } lp_session_options;
-
-/* What came back: the status, the body and the few headers livepull reads. */
-typedef struct lp_answer {
-  long status;
-  lp_buf body;
-  int body_too_large;
-  char request_id[80];
-  char retry_after[32];    /* x-acs-retry-after (ms) */
-  char rate_limit[160];    /* x-ratelimit-user-api, else x-ratelimit-user */
-} lp_answer;
 
 typedef struct lp_session {
   CURL *easy;

@@ -15,7 +15,8 @@ for _, scheme in ipairs { "http", "https" } do
     setup(function()
       emu = H.start_emulator { tls = scheme == "https" and certs or nil }
       config = { endpoint = emu.url, access_key_id = H.KEY_ID, access_key_secret = H.SECRET,
-                 ca_file = scheme == "https" and certs.ca or nil, timeout = 5 }
+                 ca_file = scheme == "https" and certs.ca or nil, timeout = 5,
+                 max_attempts = 1, rate_limit = 0 }  -- one call, one request: faults show as they are
     end)
     teardown(function() emu.stop() end)
     before_each(function() emu.reset() end)
@@ -223,7 +224,8 @@ describe("transport failures", function()
     assert.are.equal(7, err.curl_code)
     assert.is_true(err.retryable)
     assert.truthy(err.message:find("127.0.0.1", 1, true))
-    assert.matches("^livepull: transport error CouldNotConnect %(curl 7%): ", tostring(err))
+    assert.are.equal(3, err.attempts)   -- the default max_attempts: connect failures are retried
+    assert.matches("^livepull: transport error CouldNotConnect %(curl 7, attempts 3%): ", tostring(err))
   end)
 
   it("an HTTPS server with a CA the client does not trust is a transport error", function()

@@ -1,0 +1,42 @@
+#include "policy.h"
+
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+
+double lp_backoff(const lp_retry_policy *p, int attempt, int throttled, double hint, double random01) {
+  if (hint >= 0) return hint < p->max_delay ? hint : p->max_delay;
+  double ceiling = (throttled ? p->throttle_delay : p->base_delay) * ldexp(1.0, attempt - 1);
+  if (ceiling > p->max_delay) ceiling = p->max_delay;
+  return random01 * ceiling;
+}
+
+void lp_bucket_init(lp_bucket *b, double rate, double burst, double now) {
+  b->rate = rate;
+  b->burst = burst;
+  b->tokens = burst;
+  b->last = now;
+}
+
+double lp_bucket_take(lp_bucket *b, double now) {
+  if (b->rate <= 0) return 0;   /* pacing off */
+  if (now > b->last) {
+    b->tokens += (now - b->last) * b->rate;
+    if (b->tokens > b->burst) b->tokens = b->burst;
+    b->last = now;
+  }
+  b->tokens -= 1;   /* may go below zero: the token is reserved for later */
+  return b->tokens >= 0 ? 0 : -b->tokens / b->rate;
+}
+
+double lp_monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void lp_sleep(double seconds) {
+  if (!(seconds > 0)) return;
+  struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}

@@ -1,0 +1,32 @@
+/* Retry and pacing policy: pure arithmetic on injected times and random
+ * numbers, shared by the native send path and other transports. */
+#ifndef LIVEPULL_POLICY_H
+#define LIVEPULL_POLICY_H
+
+typedef struct lp_retry_policy {
+  int max_attempts;        /* 1 turns retries off */
+  double base_delay;       /* seconds; doubled per attempt */
+  double throttle_delay;   /* the base for Throttling* answers */
+  double max_delay;        /* the cap of any single wait */
+} lp_retry_policy;
+
+/* The wait before attempt `attempt + 1` after `attempt` failed: full jitter,
+ * random01 * min(max_delay, base * 2^(attempt-1)), or the server's hint
+ * (seconds, capped at max_delay) when it gave one (hint >= 0). */
+double lp_backoff(const lp_retry_policy *p, int attempt, int throttled, double hint, double random01);
+
+/* A token bucket: `rate` tokens per second, at most `burst` saved. */
+typedef struct lp_bucket {
+  double rate, burst, tokens, last;
+} lp_bucket;
+
+void lp_bucket_init(lp_bucket *b, double rate, double burst, double now);
+/* Takes one token and returns how long to wait before using it (0 when one
+ * was there). A caller that waits that long keeps within the rate. */
+double lp_bucket_take(lp_bucket *b, double now);
+
+/* Monotonic seconds, and a sleep that resumes after signals. */
+double lp_monotonic(void);
+void lp_sleep(double seconds);
+
+#endif
