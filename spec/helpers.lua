@@ -42,6 +42,15 @@ function H.make_certs(san)
   return { dir = dir, ca = dir .. "/ca.pem", cert = dir .. "/server.pem", key = dir .. "/server.key" }
 end
 
+-- Each emulator logs to its own file under <build>/emulator-logs, which a
+-- last ctest test searches for secrets.
+function H.log_file()
+  local dir = (os.getenv("LIVEPULL_BUILD_DIR") or "build") .. "/emulator-logs"
+  os.execute("mkdir -p " .. sh_quote(dir))
+  H.log_count = (H.log_count or 0) + 1
+  return ("%s/%d-%d.log"):format(dir, os.time(), math.random(1, 1e9))
+end
+
 -- Starts tools/live-emulator; returns { url, port, pid, stop = fn, control = fn }.
 function H.start_emulator(opts)
   opts = opts or {}
@@ -50,7 +59,7 @@ function H.start_emulator(opts)
     "--access-key", H.KEY_ID .. ":" .. H.SECRET,
     "--access-key", H.STS_KEY_ID .. ":" .. H.STS_SECRET .. ":" .. H.STS_TOKEN,
     "--seed", "tools/emulator-seed.json",
-    "--log", opts.log or "/dev/null",
+    "--log", opts.log or H.log_file(),
   }
   if opts.tls then
     args[#args + 1] = "--tls-cert"; args[#args + 1] = opts.tls.cert
