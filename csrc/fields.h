@@ -35,6 +35,11 @@ typedef struct lp_field {
   const char *after;             /* LP_T_TIME: must be later than this field */
   const char *after_code;        /* the error code when it is not */
   int future;                    /* LP_T_TIME: must be later than now */
+  /* A rule that holds only when another field has a given value, e.g.
+   * SourceProtocol is required when SourceType is "live". */
+  const char *when_field, *when_value;
+  int required_when;             /* required when the condition holds */
+  long long max_when;            /* URL list: at most this many entries then */
 } lp_field;
 
 typedef struct lp_operation {

@@ -110,6 +110,54 @@ static int core_operations(lua_State *L) {
   return 1;
 }
 
+/* core.fields(action): the operation's rows, for tools such as the command
+ * line that derive their flags from them. */
+static int core_fields(lua_State *L) {
+  static const char *const type_names[] = {"string", "integer", "time", "list"};
+  const lp_operation *op = lp_operation_find(luaL_checkstring(L, 1));
+  if (!op) return luaL_argerror(L, 1, "not an operation");
+  lua_newtable(L);
+  for (int i = 0; op->fields[i].name; i++) {
+    const lp_field *f = &op->fields[i];
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, f->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, type_names[f->type]);
+    lua_setfield(L, -2, "type");
+    lua_pushboolean(L, f->required);
+    lua_setfield(L, -2, "required");
+    if (f->type == LP_T_INTEGER || f->type == LP_T_URL_LIST) {
+      lua_pushinteger(L, (lua_Integer)f->min);
+      lua_setfield(L, -2, "min");
+      lua_pushinteger(L, (lua_Integer)f->max);
+      lua_setfield(L, -2, "max");
+    }
+    if (f->choices) {
+      lua_newtable(L);
+      for (int k = 0; f->choices[k]; k++) {
+        lua_pushstring(L, f->choices[k]);
+        lua_rawseti(L, -2, k + 1);
+      }
+      lua_setfield(L, -2, "choices");
+    }
+    if (f->when_field) {
+      lua_pushfstring(L, "%s when %s is %s", f->required_when ? "required" : "limited",
+                      f->when_field, f->when_value);
+      lua_setfield(L, -2, "condition");
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+/* core.client_methods(): the table client methods are looked up in, so the
+ * Lua front module can add the few that are plain Lua (client:tasks). */
+static int core_client_methods(lua_State *L) {
+  luaL_getmetatable(L, LP_CLIENT_MT);
+  lua_getfield(L, -1, "__index");
+  return 1;
+}
+
 /* cjson decodes answers; a private cjson.safe instance, so a caller's cjson
  * settings never change how livepull reads the service. */
 static void load_json_decoder(lua_State *L) {
@@ -137,7 +185,8 @@ void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
 __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
   static const luaL_Reg functions[] = {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
-    {"operations", core_operations}, {NULL, NULL},
+    {"operations", core_operations}, {"fields", core_fields},
+    {"client_methods", core_client_methods}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

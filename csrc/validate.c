@@ -251,7 +251,7 @@ static int check_time_field(lua_State *L, int vidx, const lp_field *f, lp_reques
 
 /* A proper sequence of 1..max strings, written as one compact JSON array. */
 static int check_url_list(lua_State *L, int vidx, const lp_field *f, lp_request *req,
-                          lp_error *err) {
+                          long long *entries, lp_error *err) {
   const char *name = f->name;
   if (lua_type(L, vidx) != LUA_TTABLE)
     return FAIL("InvalidParameter", name, "%s must be a list (a Lua sequence) of strings (got %s)",
@@ -297,12 +297,14 @@ static int check_url_list(lua_State *L, int vidx, const lp_field *f, lp_request 
     if (rc != 0) return -1;
   }
   lp_buf_addchar(&req->arena, ']');
+  *entries = count;
   return lp_request_add_span(req, name, strlen(name), off) == 0
              ? 0 : FAIL("InvalidParameter", name, "out of memory");
 }
 
+/* number: a time's epoch, or a list's entry count, for the rules between fields. */
 static int check_field(lua_State *L, int vidx, const lp_field *f, lp_request *req,
-                       long long *epoch, lp_error *err) {
+                       long long *number, lp_error *err) {
   const char *s;
   size_t n;
   switch (f->type) {
@@ -313,9 +315,9 @@ static int check_field(lua_State *L, int vidx, const lp_field *f, lp_request *re
   case LP_T_INTEGER:
     return check_integer_field(L, vidx, f, req, err);
   case LP_T_TIME:
-    return check_time_field(L, vidx, f, req, epoch, err);
+    return check_time_field(L, vidx, f, req, number, err);
   case LP_T_URL_LIST:
-    return check_url_list(L, vidx, f, req, err);
+    return check_url_list(L, vidx, f, req, number, err);
   }
   return 0;
 }
@@ -339,9 +341,30 @@ static int check_times(const lp_operation *op, const long long *epochs, const in
   return 0;
 }
 
+/* Rules that hold when another field has a given value (Create: a live
+ * source needs SourceProtocol and takes one URL). */
+static int check_conditions(const lp_operation *op, const lp_request *req, const int *given,
+                            const long long *entries, lp_error *err) {
+  for (int i = 0; op->fields[i].name; i++) {
+    const lp_field *f = &op->fields[i];
+    if (!f->when_field) continue;
+    int w = lp_request_find(req, f->when_field);
+    if (w < 0 || strcmp(lp_request_value(req, w), f->when_value) != 0) continue;
+    if (f->required_when && !given[i])
+      return FAIL("MissingParameter", f->name, "%s is required when %s is \"%s\"", f->name,
+                  f->when_field, f->when_value);
+    if (f->max_when && given[i]) {
+      if (entries[i] > f->max_when)
+        return FAIL("InvalidParameter", f->name, "%s must have at most %lld entr%s when %s is \"%s\"",
+                    f->name, f->max_when, f->max_when == 1 ? "y" : "ies", f->when_field, f->when_value);
+    }
+  }
+  return 0;
+}
+
 int lp_validate(lua_State *L, int idx, const lp_operation *op, long long now, lp_request *req,
                 lp_error *err) {
-  long long epochs[MAX_FIELDS];
+  long long numbers[MAX_FIELDS];   /* per field: a time's epoch or a list's length */
   int given[MAX_FIELDS] = {0};
   if (lua_type(L, idx) != LUA_TTABLE)
     return FAIL("InvalidParameter", "params", "the parameters of %s must be a table (got %s)",
@@ -363,10 +386,11 @@ int lp_validate(lua_State *L, int idx, const lp_operation *op, long long now, lp
         return FAIL("MissingParameter", f->name, "%s is required by %s", f->name, op->action);
       continue;
     }
-    int rc = check_field(L, lua_gettop(L), f, req, &epochs[i], err);
+    int rc = check_field(L, lua_gettop(L), f, req, &numbers[i], err);
     lua_pop(L, 1);
     if (rc != 0) return -1;
     given[i] = 1;
   }
-  return check_times(op, epochs, given, now, err);
+  if (check_times(op, numbers, given, now, err) != 0) return -1;
+  return check_conditions(op, req, given, numbers, err);
 }

@@ -24,6 +24,35 @@ local function config_key(config)
   return table.concat(parts, "\0")
 end
 
+-- client:tasks(params): every task of a DescribeLivePullToPushList query,
+-- page after page. The caller's table is copied, never changed. With
+-- livepull.safe a failed page ends the loop; call the iterator by hand to
+-- get nil, err.
+local function tasks(client, params)
+  local query = {}
+  if type(params) == "table" then
+    for k, v in next, params do query[k] = v end
+  end
+  query.PageSize = query.PageSize or 100
+  local page_number = query.PageNumber or 1
+  local page, index, seen, total
+  return function()
+    while true do
+      if page and index < #page then
+        index, seen = index + 1, seen + 1
+        return page[index]
+      end
+      if page and (#page == 0 or (total and seen >= total)) then return nil end
+      query.PageNumber = page_number
+      local res, err = client:list(query)
+      if not res then return nil, err end
+      page, index, seen, total = res.TaskList or {}, 0, seen or 0, tonumber(res.Total)
+      page_number = page_number + 1
+    end
+  end
+end
+core.client_methods().tasks = tasks
+
 return function(safe)
   local M = {
     version = core.version,
