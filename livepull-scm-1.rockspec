@@ -28,6 +28,10 @@ build = {
     CMAKE_INSTALL_PREFIX = "$(PREFIX)",
     LIVEPULL_INSTALL_CMOD = "$(LIBDIR)",
     LIVEPULL_INSTALL_LMOD = "$(LUADIR)",
+    LIVEPULL_INSTALL_BIN = "",   -- luarocks installs the command itself (below), with a wrapper
     BUILD_TESTING = "OFF",
+  },
+  install = {
+    bin = { livepull = "bin/livepull" },
   },
 }
