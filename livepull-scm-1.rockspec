@@ -25,6 +25,7 @@ build = {
   type = "cmake",
   variables = {
     CMAKE_BUILD_TYPE = "Release",
+    LUA_INCDIR = "$(LUA_INCDIR)",   -- the headers of the Lua luarocks runs for: 5.4, or 5.1 for LuaJIT
     CMAKE_INSTALL_PREFIX = "$(PREFIX)",
     LIVEPULL_INSTALL_CMOD = "$(LIBDIR)",
     LIVEPULL_INSTALL_LMOD = "$(LUADIR)",

@@ -1,30 +1,41 @@
-# Every busted spec file is one ctest test, run under the Lua this build is for.
-set(LIVEPULL_LUA_BIN "lua5.4" CACHE STRING "Lua interpreter that runs the specs")
+# Every busted spec file is one ctest test per Lua: lua5.4 always, LuaJIT
+# (tests named <spec>_luajit) when the LuaJIT twin is built. Each run's
+# output is also kept in spec-output/ for the secrets check at the end.
 find_program(BUSTED busted REQUIRED)
+find_program(PYTHON3 python3 REQUIRED)
 file(GLOB LIVEPULL_SPECS RELATIVE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/spec/*_spec.lua)
-foreach(spec ${LIVEPULL_SPECS})
-  get_filename_component(name ${spec} NAME_WE)
-  # Output is also kept in spec-output/ for the secrets check at the end.
-  add_test(NAME ${name}
-    COMMAND bash -c "set -o pipefail; mkdir -p \"$(dirname \"\$0\")\"; \"\$@\" 2>&1 | tee \"\$0\""
-            ${CMAKE_BINARY_DIR}/spec-output/${name}.log ${LIVEPULL_LUA_BIN} ${BUSTED} --output=plainTerminal --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua
-            --lpath=${CMAKE_SOURCE_DIR}/lua/?/init.lua --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua
-            --cpath=${CMAKE_BINARY_DIR}/?.so ${spec}
-    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(${name} PROPERTIES ENVIRONMENT "LIVEPULL_BUILD_DIR=${CMAKE_BINARY_DIR}" TIMEOUT 600)
+
+set(LIVEPULL_FLAVORS "lua5.4|lua5.4|${CMAKE_BINARY_DIR}|")
+if(LIVEPULL_WITH_LUAJIT)
+  list(APPEND LIVEPULL_FLAVORS "luajit|luajit|${CMAKE_BINARY_DIR}/luajit|_luajit")
+endif()
+
+set(LIVEPULL_ALL_TESTS emulator)
+foreach(flavor ${LIVEPULL_FLAVORS})
+  string(REPLACE "|" ";" parts "${flavor}")
+  list(GET parts 1 interpreter)
+  list(GET parts 2 cdir)
+  list(GET parts 3 suffix)
+  foreach(spec ${LIVEPULL_SPECS})
+    get_filename_component(name ${spec} NAME_WE)
+    set(test ${name}${suffix})
+    add_test(NAME ${test}
+      COMMAND bash -c "set -o pipefail; mkdir -p \"$(dirname \"\$0\")\"; \"\$@\" 2>&1 | tee \"\$0\""
+              ${CMAKE_BINARY_DIR}/spec-output/${test}.log ${interpreter} ${BUSTED} --output=plainTerminal
+              --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua --lpath=${CMAKE_SOURCE_DIR}/lua/?/init.lua
+              --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua --cpath=${cdir}/?.so ${spec}
+      WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(${test} PROPERTIES TIMEOUT 900 ENVIRONMENT
+      "LIVEPULL_BUILD_DIR=${CMAKE_BINARY_DIR};LIVEPULL_LUA_BIN=${interpreter};LIVEPULL_CPATH=${cdir}/?.so")
+    list(APPEND LIVEPULL_ALL_TESTS ${test})
+  endforeach()
 endforeach()
 
-find_program(PYTHON3 python3 REQUIRED)
 add_test(NAME emulator COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/emulator/test_emulator.py
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 
 # Last: nothing the suite printed or the emulators logged holds a test secret.
 add_test(NAME no_secrets_in_output
-  COMMAND ${LIVEPULL_LUA_BIN} spec/check_no_secrets.lua ${CMAKE_BINARY_DIR}
+  COMMAND lua5.4 spec/check_no_secrets.lua ${CMAKE_BINARY_DIR}
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set(LIVEPULL_ALL_TESTS emulator)
-foreach(spec ${LIVEPULL_SPECS})
-  get_filename_component(name ${spec} NAME_WE)
-  list(APPEND LIVEPULL_ALL_TESTS ${name})
-endforeach()
 set_tests_properties(no_secrets_in_output PROPERTIES DEPENDS "${LIVEPULL_ALL_TESTS}")

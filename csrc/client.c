@@ -76,7 +76,11 @@ int lp_client_new(lua_State *L) {
   luaL_getmetatable(L, LP_CLIENT_MT);
   lua_setmetatable(L, -2);
   c->safe = safe;
-  if (lp_config_read(L, 1, &c->cfg, &err) != 0) return fail_with(L, safe, &err);
+  lua_getfield(L, LUA_REGISTRYINDEX, LP_RUNTIME_KEY);
+  const char *runtime = lua_tostring(L, -1);   /* the registry keeps it alive */
+  lua_pop(L, 1);
+  if (lp_config_read(L, 1, runtime ? runtime : LUA_VERSION, &c->cfg, &err) != 0)
+    return fail_with(L, safe, &err);
   c->closed = 0;
   c->retry = (lp_retry_policy){c->cfg.max_attempts, c->cfg.retry_base_delay,
                                THROTTLE_BASE_DELAY, c->cfg.retry_max_delay};
@@ -409,7 +413,7 @@ void lp_client_open(lua_State *L) {
   lua_pushliteral(L, "locked");   /* getmetatable(client) does not hand out the methods */
   lua_setfield(L, -2, "__metatable");
   lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
+  lp_setfuncs(L, methods, 0);
   for (int i = 0; lp_operations[i].action; i++) {   /* one method per operation */
     lua_pushinteger(L, i);
     lua_pushcclosure(L, client_operation, 1);

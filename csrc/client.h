@@ -7,6 +7,7 @@
 #include "compat.h"
 
 #define LP_CLIENT_MT "livepull.client"
+#define LP_RUNTIME_KEY "livepull.runtime"   /* registry: "Lua 5.4", "LuaJIT 2.1..." */
 
 int lp_client_new(lua_State *L);   /* core.new(config, safe) */
 void lp_client_open(lua_State *L); /* registers the metatable */

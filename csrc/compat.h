@@ -1,5 +1,6 @@
-/* The few Lua C API differences between Lua 5.4 and LuaJIT 2.1 (the 5.1
- * ABI), so every other file is written once against the 5.4 API. */
+/* The few Lua C API differences between Lua 5.4 and the Lua 5.1 ABI that
+ * LuaJIT 2.1 (nginx's Lua) speaks, so every other file is written once.
+ * Built against 5.1 headers (PUC's or LuaJIT's), the module loads in LuaJIT. */
 #ifndef LIVEPULL_COMPAT_H
 #define LIVEPULL_COMPAT_H
 
@@ -8,12 +9,15 @@
 
 #if LUA_VERSION_NUM < 502
 #define lp_rawlen(L, i) lua_objlen(L, i)
-#define luaL_newlib(L, l) (lua_newtable(L), luaL_register(L, NULL, l))
-void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
+/* PUC 5.1 lacks luaL_setfuncs (LuaJIT has it): one private copy serves both. */
+void lp_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
 #define LP_HAS_INTEGERS 0
 #else
 #define lp_rawlen(L, i) lua_rawlen(L, i)
+#define lp_setfuncs(L, l, nup) luaL_setfuncs(L, l, nup)
 #define LP_HAS_INTEGERS (LUA_VERSION_NUM >= 503)
 #endif
+
+#define lp_newlib(L, l) (lua_newtable(L), lp_setfuncs(L, l, 0))
 
 #endif

@@ -266,7 +266,7 @@ static int check_numbers(const staged *v, double *out, lp_error *err) {
   return 0;
 }
 
-int lp_config_read(lua_State *L, int idx, lp_config *cfg, lp_error *err) {
+int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, lp_error *err) {
   staged v[O_COUNT];
   if (!lua_isnoneornil(L, idx)) {
     if (lua_type(L, idx) != LUA_TTABLE)
@@ -316,7 +316,7 @@ int lp_config_read(lua_State *L, int idx, lp_config *cfg, lp_error *err) {
   /* Everything is checked: now copy what the client keeps. */
   char ua[512];
   const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
-  snprintf(ua, sizeof ua, "livepull/%s (%s; libcurl/%s)%s%.*s", LP_VERSION, LUA_VERSION,
+  snprintf(ua, sizeof ua, "livepull/%s (%s; libcurl/%s)%s%.*s", LP_VERSION, runtime,
            cv && cv->version ? cv->version : "?", v[O_USER_AGENT].given ? " " : "",
            (int)v[O_USER_AGENT].len, v[O_USER_AGENT].s ? v[O_USER_AGENT].s : "");
   char base[1100];

@@ -21,10 +21,10 @@ typedef struct lp_config {
   double rate_limit, rate_burst;          /* requests per second; 0: no pacing */
 } lp_config;
 
-/* Reads the table at idx (or nil: everything from the environment). Checks
+/* runtime names the Lua in the user agent. Reads the table at idx (or nil: everything from the environment). Checks
  * every option before allocating; on success the strings in cfg are owned
  * by cfg. 0 ok, -1 err set (kind "config"). */
-int lp_config_read(lua_State *L, int idx, lp_config *cfg, lp_error *err);
+int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, lp_error *err);
 void lp_config_free(lp_config *cfg);
 
 #endif

@@ -171,8 +171,22 @@ static void load_json_decoder(lua_State *L) {
   lua_pop(L, 2);
 }
 
+/* The running Lua's name for the user agent: LuaJIT says so in jit.version,
+ * whichever headers the module was built with. */
+static void record_runtime(lua_State *L) {
+  lua_getglobal(L, "jit");
+  if (lua_istable(L, -1)) lua_getfield(L, -1, "version");
+  else lua_getglobal(L, "_VERSION");
+  if (!lua_isstring(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, LUA_VERSION);
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, LP_RUNTIME_KEY);
+  lua_pop(L, 1);
+}
+
 #if LUA_VERSION_NUM < 502
-void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
+void lp_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
   for (; l->name; l++) {
     for (int i = 0; i < nup; i++) lua_pushvalue(L, -nup);
     lua_pushcclosure(L, l->func, nup);
@@ -183,6 +197,7 @@ void luaL_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
 #endif
 
 __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
+  record_runtime(L);
   static const luaL_Reg functions[] = {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
     {"operations", core_operations}, {"fields", core_fields},
@@ -197,7 +212,7 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
-  luaL_newlib(L, functions);
+  lp_newlib(L, functions);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "version");
   return 1;

@@ -62,18 +62,13 @@ describe("config errors", function()
   end)
 
   it("takes credentials from the ALIBABA_CLOUD_* environment", function()
-    local cmd = "ALIBABA_CLOUD_ACCESS_KEY_ID=EnvKeyId ALIBABA_CLOUD_ACCESS_KEY_SECRET=env-secret " ..
-      "lua5.4 -e 'package.path=\"lua/?.lua;lua/?/init.lua;\"..package.path; " ..
-      "package.cpath=os.getenv(\"LIVEPULL_BUILD_DIR\")..\"/?.so;\"..package.cpath; " ..
-      "local c = require(\"livepull\").new(); " ..
-      "print(c:prepare(\"UpdateLivePullToPush\", {TaskId=\"t\", Region=\"cn-beijing\"}).headers.authorization)'"
-    local out = H.run("env -u ALIBABA_CLOUD_SECURITY_TOKEN LIVEPULL_BUILD_DIR=" ..
-      (os.getenv("LIVEPULL_BUILD_DIR") or "build") .. " " .. cmd)
+    local out = H.run("env -u ALIBABA_CLOUD_SECURITY_TOKEN ALIBABA_CLOUD_ACCESS_KEY_ID=EnvKeyId " ..
+      "ALIBABA_CLOUD_ACCESS_KEY_SECRET=env-secret " .. H.lua_command([[
+        local c = require("livepull").new()
+        print(c:prepare("UpdateLivePullToPush", { TaskId = "t", Region = "cn-beijing" }).headers.authorization)]]))
     assert.matches("Credential=EnvKeyId,", out)
     local missing = H.run("env -u ALIBABA_CLOUD_ACCESS_KEY_ID -u ALIBABA_CLOUD_ACCESS_KEY_SECRET " ..
-      "lua5.4 -e 'package.path=\"lua/?.lua;lua/?/init.lua;\"..package.path; " ..
-      "package.cpath=\"" .. (os.getenv("LIVEPULL_BUILD_DIR") or "build") .. "/?.so;\"..package.cpath; " ..
-      "local c, e = require(\"livepull.safe\").new(); print(e.code)'")
+      H.lua_command([[local c, e = require("livepull.safe").new(); print(e.code)]]))
     assert.matches("MissingCredentials", missing)
   end)
 end)
@@ -112,6 +107,7 @@ describe("error tables", function()
   end)
 
   it("closes with <close> in Lua 5.4", function()
+    if _VERSION ~= "Lua 5.4" then return end   -- LuaJIT has no to-be-closed variables
     local chunk = load([[
       local livepull, creds = ...
       local kept

