@@ -373,6 +373,78 @@ static int client_parse(lua_State *L) {
   return lp_fail(L, c->safe);
 }
 
+/* client:settings(): what another transport needs to send like the native
+ * path does (no credentials in it). */
+static int client_settings(lua_State *L) {
+  lp_client *c = open_client(L);
+  if (!c) return lp_fail(L, check_client(L)->safe);
+  const lp_config *cfg = &c->cfg;
+  lua_createtable(L, 0, 12);
+  const char *strings[][2] = {
+    {"base_url", cfg->base_url}, {"authority", cfg->authority}, {"ca_file", cfg->ca_file},
+    {"shared_dict", cfg->shared_dict}, {"user_agent", cfg->user_agent},
+  };
+  for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+    if (!strings[i][1]) continue;
+    lua_pushstring(L, strings[i][1]);
+    lua_setfield(L, -2, strings[i][0]);
+  }
+  const struct { const char *name; double value; } numbers[] = {
+    {"connect_timeout", cfg->connect_timeout}, {"timeout", cfg->timeout},
+    {"max_response_bytes", (double)cfg->max_response_bytes}, {"max_attempts", cfg->max_attempts},
+    {"rate_limit", cfg->rate_limit}, {"rate_burst", cfg->rate_burst},
+  };
+  for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+    lua_pushnumber(L, numbers[i].value);
+    lua_setfield(L, -2, numbers[i].name);
+  }
+  return 1;
+}
+
+/* client:backoff(err, attempt [, headers]): seconds to wait before the next
+ * attempt, or nil when err is final or the attempts are used up. The same
+ * decision the native path makes, for transports that sleep their own way. */
+static int client_backoff(lua_State *L) {
+  lp_client *c = check_client(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  long long n = 0;
+  if (lp_check_integer(L, 3, &n) != 0 || n < 1) return luaL_argerror(L, 3, "an attempt number from 1");
+  lua_getfield(L, 2, "retryable");
+  int retryable = lua_toboolean(L, -1);
+  lua_getfield(L, 2, "code");
+  const char *code = lua_tostring(L, -1);
+  int throttled = code && strncmp(code, "Throttling", 10) == 0;
+  lua_pop(L, 2);
+  if (!retryable || n >= c->retry.max_attempts) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lp_answer hints;
+  memset(&hints, 0, sizeof hints);
+  if (lua_type(L, 4) == LUA_TTABLE) {
+    static const char *const names[] = {"x-acs-retry-after", "x-ratelimit-user-api", "x-ratelimit-user"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+      lua_getfield(L, 4, names[i]);
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        char line[256];
+        int len = snprintf(line, sizeof line, "%s: %s", names[i], lua_tostring(L, -1));
+        if (len > 0) lp_answer_header(&hints, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pushnumber(L, lp_backoff(&c->retry, (int)n, throttled, lp_answer_retry_hint(&hints), next_random(c)));
+  return 1;
+}
+
+/* client:pace(): reserves a slot in this client's token bucket and returns
+ * the seconds to wait before using it. */
+static int client_pace(lua_State *L) {
+  lp_client *c = check_client(L);
+  lua_pushnumber(L, lp_bucket_take(&c->bucket, lp_monotonic()));
+  return 1;
+}
+
 static int client_close(lua_State *L) {
   lp_client *c = check_client(L);
   if (!c->closed) release(c);
@@ -397,7 +469,8 @@ static int client_tostring(lua_State *L) {
 void lp_client_open(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"prepare", client_prepare}, {"call", client_call}, {"parse", client_parse},
-    {"close", client_close}, {NULL, NULL},
+    {"close", client_close}, {"settings", client_settings}, {"backoff", client_backoff},
+    {"pace", client_pace}, {NULL, NULL},
   };
   if (!luaL_newmetatable(L, LP_CLIENT_MT)) { lua_pop(L, 1); return; }
   lua_pushcfunction(L, client_close);

@@ -41,7 +41,7 @@ typedef struct staged {
 enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
   O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
-  O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_COUNT
+  O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_SHARED_DICT, O_COUNT
 };
 
 static const option options[O_COUNT + 1] = {
@@ -64,6 +64,7 @@ static const option options[O_COUNT + 1] = {
   [O_RETRY_MAX] = {"retry_max_delay", OPT_NUMBER, 0, NULL},
   [O_RATE_LIMIT] = {"rate_limit", OPT_NUMBER, 0, NULL},
   [O_RATE_BURST] = {"rate_burst", OPT_NUMBER, 0, NULL},
+  [O_SHARED_DICT] = {"shared_dict", OPT_TEXT, 256, NULL},
   [O_COUNT] = {NULL, 0, 0, NULL},
 };
 
@@ -229,7 +230,7 @@ static char *dup_n(const char *s, size_t n) {
 void lp_config_free(lp_config *cfg) {
   char **strings[] = {&cfg->access_key_id, &cfg->access_key_secret, &cfg->security_token,
                       &cfg->base_url, &cfg->authority, &cfg->region_id, &cfg->ca_file,
-                      &cfg->ca_path, &cfg->proxy, &cfg->user_agent};
+                      &cfg->ca_path, &cfg->proxy, &cfg->user_agent, &cfg->shared_dict};
   for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
     if (*strings[i]) OPENSSL_cleanse(*strings[i], strlen(*strings[i]));   /* secrets die with the client */
     free(*strings[i]);
@@ -330,6 +331,7 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
     {&cfg->ca_file, v[O_CA_FILE].s, v[O_CA_FILE].len},
     {&cfg->ca_path, v[O_CA_PATH].s, v[O_CA_PATH].len},
     {&cfg->proxy, v[O_PROXY].s, v[O_PROXY].len},
+    {&cfg->shared_dict, v[O_SHARED_DICT].s, v[O_SHARED_DICT].len},
     {&cfg->user_agent, ua, strlen(ua)},
     {&cfg->base_url, base, strlen(base)},
     {&cfg->authority, auth, auth_len},

@@ -6,6 +6,7 @@
 #include "compat.h"
 #include "error.h"
 #include "fields.h"
+#include "policy.h"
 #include "response.h"
 #include "session.h"
 #include "sign.h"
@@ -93,6 +94,34 @@ static int core_sign(lua_State *L) {
   }
   lua_setfield(L, -2, "headers");
   return 1;
+}
+
+/* core.error(kind, code, message [, fields]): an error table for other
+ * transports' own failures (a cosocket that timed out), same metatable. */
+static int core_error(lua_State *L) {
+  lp_error_new(L, luaL_checkstring(L, 1), luaL_checkstring(L, 2), luaL_checkstring(L, 3));
+  if (lua_type(L, 4) == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, 4)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, -4);
+    }
+  }
+  return 1;
+}
+
+/* core.bucket_take(tokens, last, rate, burst, now) -> tokens, last, wait:
+ * the native token bucket's arithmetic on state kept elsewhere (a shared
+ * dict that paces every nginx worker). */
+static int core_bucket_take(lua_State *L) {
+  lp_bucket b = {luaL_checknumber(L, 3), luaL_checknumber(L, 4), luaL_checknumber(L, 1),
+                 luaL_checknumber(L, 2)};
+  double wait = lp_bucket_take(&b, luaL_checknumber(L, 5));
+  lua_pushnumber(L, b.tokens);
+  lua_pushnumber(L, b.last);
+  lua_pushnumber(L, wait);
+  return 3;
 }
 
 static int core_is_error(lua_State *L) {
@@ -201,7 +230,8 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
   static const luaL_Reg functions[] = {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
     {"operations", core_operations}, {"fields", core_fields},
-    {"client_methods", core_client_methods}, {NULL, NULL},
+    {"client_methods", core_client_methods}, {"error", core_error},
+    {"bucket_take", core_bucket_take}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

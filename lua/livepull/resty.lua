@@ -1,0 +1,222 @@
+-- livepull.resty: the same calls as livepull, sent over nginx cosockets so
+-- an nginx worker never blocks. Validation, signing, parsing and the retry
+-- decision are the C core's (client:prepare, client:parse, client:backoff);
+-- this file only moves bytes and sleeps with ngx.sleep.
+--
+--   local resty = require "livepull.resty"
+--   local client = resty.new { endpoint = ..., shared_dict = "livepull" }
+--   local res, err = client:update { TaskId = ..., Region = ... }
+--
+-- Methods return res, or nil and a livepull error table (the OpenResty way).
+-- Cosockets work in rewrite, access, content, ssl and timer contexts; see
+-- the README's phase table.
+local core = require "livepull.core"
+local safe = require "livepull.safe"
+
+local ngx = ngx
+local tcp = ngx.socket.tcp
+local sleep = ngx.sleep
+
+local M = { version = core.version, is_error = core.is_error }
+local Client = {}
+Client.__index = Client
+
+local KEEPALIVE_IDLE_MS = 60000
+local KEEPALIVE_POOL = 32
+local LOCK_TRIES = 200   -- x 1 ms: a shared-dict lock is held for microseconds
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+local function transport_error(code, message, retryable)
+  return core.error("transport", code, message, { retryable = retryable })
+end
+
+-- Pacing across every worker: the native token bucket's arithmetic
+-- (core.bucket_take) over state in a lua_shared_dict, under a short lock.
+local function shared_pace(dict, rate, burst)
+  if rate <= 0 then return 0 end
+  local lock = "livepull:lock"
+  for _ = 1, LOCK_TRIES do
+    if dict:add(lock, true, 1) then
+      local tokens = dict:get("livepull:tokens") or burst
+      local last = dict:get("livepull:last") or now()
+      local wait
+      tokens, last, wait = core.bucket_take(tokens, last, rate, burst, now())
+      dict:set("livepull:tokens", tokens)
+      dict:set("livepull:last", last)
+      dict:delete(lock)
+      return wait
+    end
+    sleep(0.001)
+  end
+  return nil, core.error("config", "PacingLockTimeout",
+    "could not take the shared pacing lock (is the shared dict full?)")
+end
+
+function M.new(config)
+  local client, err = safe.new(config)
+  if not client then return nil, err end
+  local s = client:settings()
+  local scheme, host, port = s.base_url:match("^(https?)://(.-):?(%d*)$")
+  host = host:gsub("^%[(.*)%]$", "%1")   -- cosockets take IPv6 addresses without brackets
+  local self = setmetatable({
+    core = client, settings = s, scheme = scheme, host = host,
+    port = tonumber(port) or (scheme == "https" and 443 or 80),
+  }, Client)
+  if s.shared_dict then
+    self.dict = ngx.shared[s.shared_dict]
+    if not self.dict then
+      client:close()
+      return nil, core.error("config", "InvalidConfig",
+        ("shared_dict %q is not a lua_shared_dict of this nginx"):format(s.shared_dict), { field = "shared_dict" })
+    end
+  end
+  return self
+end
+
+function Client:pace()
+  if self.dict then return shared_pace(self.dict, self.settings.rate_limit, self.settings.rate_burst) end
+  return self.core:pace()
+end
+
+local function receive_headers(sock)
+  local line, err = sock:receive("*l")
+  if not line then return nil, err end
+  local status = tonumber(line:match("^HTTP/%d%.%d (%d%d%d)"))
+  if not status then return nil, "bad status line" end
+  local headers = {}
+  while true do
+    line, err = sock:receive("*l")
+    if not line then return nil, err end
+    if line == "" then break end
+    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+    if name then headers[name:lower()] = value end
+  end
+  return status, headers
+end
+
+-- The body by Content-Length, chunks, or until close; never more than limit.
+local function receive_body(sock, headers, limit)
+  local length = tonumber(headers["content-length"])
+  if length then
+    if length > limit then return nil, "too large" end
+    return sock:receive(length)
+  end
+  if (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
+    local parts, total = {}, 0
+    while true do
+      local size_line, err = sock:receive("*l")
+      if not size_line then return nil, err end
+      local size = tonumber(size_line:match("^%x+"), 16)
+      if not size then return nil, "bad chunk" end
+      if size == 0 then
+        repeat size_line, err = sock:receive("*l") until not size_line or size_line == ""
+        return size_line and table.concat(parts) or nil, err
+      end
+      total = total + size
+      if total > limit then return nil, "too large" end
+      local data
+      data, err = sock:receive(size)
+      if not data then return nil, err end
+      parts[#parts + 1] = data
+      sock:receive(2)   -- the CRLF after each chunk
+    end
+  end
+  local parts, total = {}, 0   -- no length: the body ends when the server closes
+  while true do
+    local data, err, partial = sock:receive(8192)
+    data = data or partial
+    if data and #data > 0 then
+      total = total + #data
+      if total > limit then return nil, "too large" end
+      parts[#parts + 1] = data
+    end
+    if err == "closed" then return table.concat(parts) end
+    if err then return nil, err end
+  end
+end
+
+local function classify(err, stage)
+  if err == "timeout" then return transport_error("Timeout", stage .. " timed out", true) end
+  if stage == "connect" then return transport_error("CouldNotConnect", "connect failed: " .. tostring(err), true) end
+  if stage == "tls" then
+    if tostring(err):find("verify", 1, true) then
+      return transport_error("TLSVerificationFailed", "TLS handshake failed: " .. tostring(err), false)
+    end
+    return transport_error("TLSConnectError", "TLS handshake failed: " .. tostring(err), false)
+  end
+  if stage == "send" then return transport_error("SendError", "send failed: " .. tostring(err), true) end
+  if stage == "status" and err == "closed" then return transport_error("EmptyReply", "the server closed the connection without answering", true) end
+  return transport_error("ReceiveError", stage .. " failed: " .. tostring(err), true)
+end
+
+-- One HTTP exchange over a pooled cosocket: status, headers, body or nil, err.
+function Client:exchange(req)
+  local s = self.settings
+  local sock = tcp()
+  local total_ms = s.timeout * 1000
+  sock:settimeouts(s.connect_timeout * 1000, total_ms, total_ms)
+  local pool = ("livepull:%s:%s:%d"):format(self.scheme, self.host, self.port)
+  local ok, err = sock:connect(self.host, self.port, { pool = pool })
+  if not ok then return nil, nil, nil, classify(err, "connect") end
+  if self.scheme == "https" and sock:getreusedtimes() == 0 then
+    ok, err = sock:sslhandshake(nil, self.host, true)
+    if not ok then sock:close(); return nil, nil, nil, classify(err, "tls") end
+  end
+  local path = req.url:match("^https?://[^/]+(/.*)$")
+  local lines = { req.method .. " " .. path .. " HTTP/1.1" }
+  for name, value in pairs(req.headers) do lines[#lines + 1] = name .. ": " .. value end
+  if req.method == "POST" then lines[#lines + 1] = "content-length: " .. #req.body end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = req.body
+  ok, err = sock:send(table.concat(lines, "\r\n"))
+  if not ok then sock:close(); return nil, nil, nil, classify(err, "send") end
+  local status, headers = receive_headers(sock)
+  if not status then sock:close(); return nil, nil, nil, classify(headers, "status") end
+  local body
+  body, err = receive_body(sock, headers, s.max_response_bytes)
+  if not body then
+    sock:close()
+    if err == "too large" then
+      return nil, nil, nil, core.error("protocol", "ResponseTooLarge",
+        ("the response body is larger than max_response_bytes (%d bytes)"):format(s.max_response_bytes),
+        { status = status })
+    end
+    return nil, nil, nil, classify(err, "body")
+  end
+  if (headers.connection or ""):lower() == "close" then sock:close()
+  else sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL) end
+  return status, headers, body
+end
+
+-- The retry loop of the native path, with ngx.sleep.
+function Client:call(action, params)
+  for attempt = 1, math.huge do
+    local wait, perr = self:pace()
+    if not wait then return nil, perr end
+    if wait > 0 then sleep(wait) end
+    local req, err = self.core:prepare(action, params)   -- a new nonce and time per attempt
+    if not req then return nil, err end
+    local status, headers, body, terr = self:exchange(req)
+    local res
+    if status then res, err = self.core:parse(status, headers, body) else err = terr end
+    if res then return res end
+    err.attempts = attempt
+    local delay = self.core:backoff(err, attempt, headers)
+    if not delay then return nil, err end
+    sleep(delay)
+  end
+end
+
+for action, method in pairs(core.operations()) do
+  Client[method] = function(self, params) return self:call(action, params) end
+end
+
+function Client:close()
+  self.core:close()
+end
+
+return M

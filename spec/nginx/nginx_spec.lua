@@ -1,0 +1,192 @@
+-- livepull.resty in a real nginx (Debian's nginx + libnginx-mod-http-lua),
+-- started on loopback with its own prefix, in front of the emulator over
+-- HTTP and HTTPS. Runs examples/nginx/nginx.conf, the config the README shows.
+local cjson = require "cjson"
+local H = require "helpers"
+
+local BUILD = os.getenv("LIVEPULL_BUILD_DIR") or "build"
+local TASK = "fd245384-4067-4f91-9d75-9666a6bc0000"
+-- nginx's cosockets check the server name against DNS names only, so the
+-- test certificate also names 127.0.0.1 as a DNS name.
+local certs = H.make_certs("DNS:localhost,IP:127.0.0.1,DNS:127.0.0.1")
+
+local function uptime()
+  local f = io.open("/proc/uptime")
+  local t = tonumber(f:read("*a"):match("^(%S+)"))
+  f:close()
+  return t
+end
+
+local function abspath(p) return (H.run("realpath " .. H.sh_quote(p)):gsub("%s+$", "")) end
+
+-- Starts nginx with the example config; returns { url, stop, error_log }.
+local function start_nginx(emu, workers)
+  local prefix = H.tmpdir()
+  H.run("chmod 755 " .. prefix .. " && mkdir -p " .. prefix .. "/tmp && chmod 644 " .. certs.ca)
+  local port = H.closed_port()
+  local src = abspath(".")
+  local vars = {
+    WORKERS = tostring(workers), PREFIX = prefix, PORT = tostring(port), CA_FILE = certs.ca,
+    LUA_PATH = src .. "/lua/?.lua;" .. src .. "/lua/?/init.lua",
+    LUA_CPATH = abspath(BUILD) .. "/luajit/?.so",
+  }
+  local f = assert(io.open("examples/nginx/nginx.conf"))
+  local conf = f:read("*a"):gsub("{{([%u_]+)}}", function(k) return assert(vars[k], k) end)
+  f:close()
+  f = assert(io.open(prefix .. "/nginx.conf", "w"))
+  f:write(conf)
+  f:close()
+  local env = ("ALIBABA_CLOUD_ACCESS_KEY_ID=%s ALIBABA_CLOUD_ACCESS_KEY_SECRET=%s LIVEPULL_ENDPOINT=%s ")
+    :format(H.KEY_ID, H.SECRET, emu.url)
+  -- Output to a file: the daemon would otherwise hold our pipe open forever.
+  local _, ok = H.run(env .. "nginx -p " .. prefix .. " -c " .. prefix .. "/nginx.conf -e " .. prefix ..
+    "/error.log >" .. prefix .. "/start.log 2>&1")
+  assert(ok, "nginx did not start: " .. H.run("cat " .. prefix .. "/start.log " .. prefix .. "/error.log"))
+  local url = "http://127.0.0.1:" .. port
+  for _ = 1, 50 do   -- until it answers
+    if H.run("curl -s " .. url .. "/ping"):find("pong") then break end
+    H.run("sleep 0.1")
+  end
+  return {
+    url = url,
+    error_log = prefix .. "/error.log",
+    stop = function()
+      H.run("kill $(cat " .. prefix .. "/nginx.pid) 2>/dev/null")
+      -- No handler may have died with a Lua error (connect failures the
+      -- cases provoke are logged too, but as cosocket errors, not these).
+      local log = H.run("cat " .. prefix .. "/error.log")
+      assert.is_nil(log:find("runtime error", 1, true), log)
+      assert.is_nil(log:find("entry thread aborted", 1, true), log)
+    end,
+  }
+end
+
+local function get(url)
+  local out = H.run("curl -s " .. H.sh_quote(url))
+  return cjson.decode(out)
+end
+
+for _, scheme in ipairs { "http", "https" } do
+  describe("nginx with livepull.resty, emulator over " .. scheme, function()
+    local emu, nginx
+    setup(function()
+      emu = H.start_emulator { qps = 10, tls = scheme == "https" and certs or nil }
+      nginx = start_nginx(emu, 4)
+    end)
+    teardown(function()
+      nginx.stop()
+      emu.stop()
+    end)
+    before_each(function() emu.reset() end)
+
+    it("a content handler updates a task and returns the result as JSON", function()
+      local res = get(nginx.url .. "/update?task=" .. TASK .. "&callback=https%3A%2F%2Fcb.example.com%2Fngx")
+      assert.is_true(res.ok, cjson.encode(res))
+      assert.are.equal(0, res.result.RetCode)
+      assert.are.equal("https://cb.example.com/ngx", emu.task(TASK).CallbackUrl)
+    end)
+
+    -- { name, path, kind, code }
+    local kinds = {
+      { "validation", "/fail?kind=validation", "validation", "InvalidParameter" },
+      { "config", "/fail?kind=config", "config", "InvalidConfig" },
+      { "transport", function() return "/fail?kind=transport&port=" .. H.closed_port() end, "transport", "CouldNotConnect" },
+      { "api", "/update?task=no-such-task", "api", "CodeTaskNotExist" },
+    }
+    for _, k in ipairs(kinds) do
+      it("a " .. k[1] .. " error comes back as a structured error table", function()
+        local path = type(k[2]) == "function" and k[2]() or k[2]
+        local res = get(nginx.url .. path)
+        assert.is_false(res.ok)
+        assert.is_true(res.is_error)
+        assert.are.same({ k[3], k[4] }, { res.error.kind, res.error.code })
+      end)
+    end
+
+    it("a protocol error comes back as a structured error table", function()
+      emu.faults { { kind = "raw", status = 200, body = "<html>", content_type = "text/html" } }
+      local res = get(nginx.url .. "/update?task=" .. TASK)
+      assert.are.same({ false, true, "protocol", "InvalidResponse" },
+        { res.ok, res.is_error, res.error.kind, res.error.code })
+    end)
+
+    it("retries a throttled answer with ngx.sleep and succeeds", function()
+      emu.faults { { kind = "throttle", time_left_ms = 100, count = 2 } }
+      local res = get(nginx.url .. "/update?task=" .. TASK)
+      assert.is_true(res.ok, cjson.encode(res))
+      assert.are.equal(3, #emu.requests())
+    end)
+
+    it("a timeout is a transport error and the worker stays healthy", function()
+      emu.faults { { kind = "delay", seconds = 2, count = 3 } }
+      local res = get(nginx.url .. "/update?timeout=0.3&task=" .. TASK)
+      assert.are.same({ "transport", "Timeout" }, { res.error.kind, res.error.code })
+      assert.is_true(get(nginx.url .. "/ping").pong)
+      -- The emulator still finishes those delayed requests (and counts them
+      -- against its QPS window): let them drain before the next case.
+      H.run("sleep 2")
+    end)
+
+    it("4 workers hammering updates stay under the shared 10 QPS: zero throttling at the emulator", function()
+      local procs = {}
+      local t0 = uptime()
+      for w = 1, 4 do
+        local urls = {}
+        for i = 1, 12 do urls[i] = H.sh_quote(nginx.url .. "/update?task=" .. TASK .. "&n=" .. w .. "-" .. i) end
+        procs[w] = io.popen("curl -s --no-progress-meter --parallel --parallel-max 3 " .. table.concat(urls, " ") .. " 2>/dev/null")
+      end
+      local ok_count = 0
+      for _, p in ipairs(procs) do
+        for line in p:read("*a"):gmatch("[^\n]+") do
+          if cjson.decode(line).ok then ok_count = ok_count + 1 end
+        end
+        p:close()
+      end
+      local took = uptime() - t0
+      local throttled = 0
+      for _, r in ipairs(emu.requests()) do
+        if type(r.code) == "string" and r.code:find("^Throttling") then throttled = throttled + 1 end
+      end
+      assert.are.equal(48, ok_count)
+      assert.are.equal(0, throttled)
+      assert.is_true(took >= 48 / 8 - 1.2, ("48 updates took only %.2f s"):format(took))
+      print(("\n  nginx %s: 48 updates from 4 workers in %.2f s, throttled %d"):format(scheme, took, throttled))
+    end)
+
+    it("without the shared dict each worker paces alone and the emulator throttles (control)", function()
+      local procs = {}
+      for w = 1, 4 do
+        local urls = {}
+        for i = 1, 8 do urls[i] = H.sh_quote(nginx.url .. "/update?shared=0&task=" .. TASK .. "&n=" .. w .. "-" .. i) end
+        procs[w] = io.popen("curl -s --no-progress-meter --parallel --parallel-max 4 " .. table.concat(urls, " ") .. " 2>/dev/null")
+      end
+      for _, p in ipairs(procs) do p:read("*a"); p:close() end
+      local throttled = 0
+      for _, r in ipairs(emu.requests()) do
+        if type(r.code) == "string" and r.code:find("^Throttling") then throttled = throttled + 1 end
+      end
+      assert.is_true(throttled > 0)
+    end)
+  end)
+end
+
+describe("nginx with one worker", function()
+  it("answers another location while an update waits 2 s on the emulator (the worker is not blocked)", function()
+    local emu = H.start_emulator()
+    local nginx = start_nginx(emu, 1)
+    finally(function() nginx.stop(); emu.stop() end)
+    emu.faults { { kind = "delay", seconds = 2 } }
+    local t0 = uptime()
+    local slow = io.popen("curl -s " .. H.sh_quote(nginx.url .. "/update?task=" .. TASK))
+    H.run("sleep 0.3")   -- the update is in flight
+    local t1 = uptime()
+    assert.is_true(get(nginx.url .. "/ping").pong)
+    local ping_took = uptime() - t1
+    local res = cjson.decode(slow:read("*a"))
+    slow:close()
+    assert.is_true(res.ok, cjson.encode(res))
+    assert.is_true(uptime() - t0 >= 2)
+    assert.is_true(ping_took < 0.5, ("ping took %.2f s"):format(ping_took))
+    print(("\n  one worker: /ping answered in %.3f s while the update waited 2 s"):format(ping_took))
+  end)
+end)
