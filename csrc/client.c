@@ -1,8 +1,11 @@
 #include "client.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "config.h"
@@ -31,6 +34,12 @@ typedef struct lp_client {
   lp_retry_policy retry;
   lp_bucket bucket;
   unsigned long long rng;   /* xorshift state for backoff jitter */
+  lp_signer signer;         /* the HMAC keyed with the secret */
+  /* Nonces come from one RAND_bytes call per 64 requests; a forked child
+   * (nginx workers) refills its own, so no two processes share one. */
+  unsigned char nonce_pool[1024];
+  size_t nonce_used;
+  pid_t nonce_pid;
 } lp_client;
 
 int lp_fail(lua_State *L, int safe) {
@@ -46,6 +55,8 @@ static int fail_with(lua_State *L, int safe, const lp_error *e) {
 }
 
 static void release(lp_client *c) {
+  lp_signer_free(&c->signer);
+  OPENSSL_cleanse(c->nonce_pool, sizeof c->nonce_pool);
   lp_session_close(&c->session);
   lp_config_free(&c->cfg);
   lp_request_free(&c->req);
@@ -82,6 +93,16 @@ int lp_client_new(lua_State *L) {
   if (lp_config_read(L, 1, runtime ? runtime : LUA_VERSION, &c->cfg, &err) != 0)
     return fail_with(L, safe, &err);
   c->closed = 0;
+  if (lp_signer_init(&c->signer, c->cfg.algorithm, c->cfg.access_key_secret) != 0) {
+    release(c);
+    lp_error_set(&err, "config", "CryptoInitFailed", NULL, "OpenSSL could not set up the HMAC");
+    return fail_with(L, safe, &err);
+  }
+  /* The keyed HMAC is all signing needs: the secret itself goes now. */
+  OPENSSL_cleanse(c->cfg.access_key_secret, strlen(c->cfg.access_key_secret));
+  free(c->cfg.access_key_secret);
+  c->cfg.access_key_secret = NULL;
+  c->nonce_used = sizeof c->nonce_pool;   /* empty: filled at the first request */
   c->retry = (lp_retry_policy){c->cfg.max_attempts, c->cfg.retry_base_delay,
                                THROTTLE_BASE_DELAY, c->cfg.retry_max_delay};
   lp_bucket_init(&c->bucket, c->cfg.rate_limit, c->cfg.rate_burst, lp_monotonic());
@@ -187,6 +208,20 @@ static int validate_request(lua_State *L, lp_client *c, const lp_operation *op, 
   return 0;
 }
 
+/* 128 random bits as 32 hex characters, from the client's pool. */
+static int next_nonce(lp_client *c, char out[33]) {
+  pid_t pid = getpid();
+  if (c->nonce_used + 16 > sizeof c->nonce_pool || pid != c->nonce_pid) {
+    if (RAND_bytes(c->nonce_pool, sizeof c->nonce_pool) != 1) return -1;
+    c->nonce_used = 0;
+    c->nonce_pid = pid;
+  }
+  lp_hex(out, c->nonce_pool + c->nonce_used, 16);
+  OPENSSL_cleanse(c->nonce_pool + c->nonce_used, 16);   /* a used nonce is not kept */
+  c->nonce_used += 16;
+  return 0;
+}
+
 /* sign: every attempt gets its own nonce and time; leaves c->sig and c->url. */
 static int sign_request(lp_client *c, const lp_operation *op, const char *nonce,
                         const char *timestamp, long long now, lp_error *err) {
@@ -194,12 +229,10 @@ static int sign_request(lp_client *c, const lp_operation *op, const char *nonce,
   c->req.nparams = c->validated_params;   /* drop what an earlier V1 signature added */
   c->req.arena.len = c->validated_len;
   if (!nonce) {
-    unsigned char raw[16];
-    if (RAND_bytes(raw, sizeof raw) != 1) {
+    if (next_nonce(c, nonce_buf) != 0) {
       lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (RAND_bytes) failed");
       return -1;
     }
-    lp_hex(nonce_buf, raw, sizeof raw);
     nonce = nonce_buf;
   }
   if (!timestamp) {
@@ -207,9 +240,9 @@ static int sign_request(lp_client *c, const lp_operation *op, const char *nonce,
     timestamp = time_buf;
   }
   lp_sign_input in = {
-    .algorithm = c->cfg.algorithm, .method = op->http_method, .authority = c->cfg.authority,
+    .signer = &c->signer, .method = op->http_method, .authority = c->cfg.authority,
     .action = op->action, .version = LP_API_VERSION, .format = "JSON",
-    .access_key_id = c->cfg.access_key_id, .access_key_secret = c->cfg.access_key_secret,
+    .access_key_id = c->cfg.access_key_id,
     .security_token = c->cfg.security_token, .timestamp = timestamp, .nonce = nonce,
   };
   if (lp_sign(&in, &c->req, &c->sig) != 0) {

@@ -16,10 +16,12 @@
 typedef struct signwork {
   lp_request req;
   lp_signed sig;
+  lp_signer signer;
 } signwork;
 
 static int signwork_gc(lua_State *L) {
   signwork *w = (signwork *)luaL_checkudata(L, 1, LP_SIGNWORK_MT);
+  lp_signer_free(&w->signer);
   lp_request_free(&w->req);
   lp_signed_free(&w->sig);
   return 0;
@@ -38,10 +40,11 @@ static const char *opt_field(lua_State *L, int t, const char *name, int required
 static int core_sign(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lp_sign_input in;
+  lp_algorithm algorithm;
   memset(&in, 0, sizeof in);
   const char *alg = opt_field(L, 1, "algorithm", 1);
-  if (strcmp(alg, "ACS3-HMAC-SHA256") == 0) in.algorithm = LP_ALG_ACS3_HMAC_SHA256;
-  else if (strcmp(alg, "HMAC-SHA1") == 0) in.algorithm = LP_ALG_HMAC_SHA1;
+  if (strcmp(alg, "ACS3-HMAC-SHA256") == 0) algorithm = LP_ALG_ACS3_HMAC_SHA256;
+  else if (strcmp(alg, "HMAC-SHA1") == 0) algorithm = LP_ALG_HMAC_SHA1;
   else return luaL_error(L, "sign: unknown algorithm");
   in.method = opt_field(L, 1, "method", 1);
   in.authority = opt_field(L, 1, "host", 1);
@@ -49,16 +52,18 @@ static int core_sign(lua_State *L) {
   in.version = opt_field(L, 1, "version", 1);
   in.format = opt_field(L, 1, "format", 0);
   in.access_key_id = opt_field(L, 1, "access_key_id", 1);
-  in.access_key_secret = opt_field(L, 1, "access_key_secret", 1);
+  const char *secret = opt_field(L, 1, "access_key_secret", 1);
   in.security_token = opt_field(L, 1, "security_token", 0);
   in.nonce = opt_field(L, 1, "nonce", 1);
   in.timestamp = opt_field(L, 1, "timestamp", 1);
-  if (strlen(in.access_key_secret) > 512) return luaL_error(L, "sign: secret too long");
+  if (strlen(secret) > 512) return luaL_error(L, "sign: secret too long");
 
   signwork *w = (signwork *)lua_newuserdata(L, sizeof *w);
   memset(w, 0, sizeof *w);
   luaL_getmetatable(L, LP_SIGNWORK_MT);
   lua_setmetatable(L, -2);
+  if (lp_signer_init(&w->signer, algorithm, secret) != 0) return luaL_error(L, "sign: OpenSSL failed");
+  in.signer = &w->signer;
 
   lua_getfield(L, 1, "query");   /* a list of {name, value} pairs */
   int q = lua_gettop(L);

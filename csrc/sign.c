@@ -1,11 +1,58 @@
 #include "sign.h"
 
+#include <pthread.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "encode.h"
+
+/* OpenSSL 3 looks algorithms up by name on every implicit use; fetch them
+ * once per process (read-only afterwards, like libcurl's global init). */
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+static EVP_MAC *hmac_mac;
+
+static void fetch_algorithms(void) {
+  sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+  hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+int lp_signer_init(lp_signer *s, lp_algorithm algorithm, const char *secret) {
+  char key[520];
+  size_t len = strlen(secret);
+  pthread_once(&fetch_once, fetch_algorithms);
+  s->algorithm = algorithm;
+  s->mac = NULL;
+  if (!sha256_md || !hmac_mac || len > 512) return -1;
+  memcpy(key, secret, len);
+  if (algorithm == LP_ALG_HMAC_SHA1) key[len++] = '&';
+  char digest[8];
+  strcpy(digest, algorithm == LP_ALG_HMAC_SHA1 ? "SHA1" : "SHA256");
+  OSSL_PARAM params[] = {
+    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+    OSSL_PARAM_construct_end(),
+  };
+  s->mac = EVP_MAC_CTX_new(hmac_mac);
+  int ok = s->mac && EVP_MAC_init(s->mac, (const unsigned char *)key, len, params);
+  OPENSSL_cleanse(key, sizeof key);
+  if (!ok) lp_signer_free(s);
+  return ok ? 0 : -1;
+}
+
+void lp_signer_free(lp_signer *s) {
+  EVP_MAC_CTX_free(s->mac);   /* OpenSSL wipes the keyed state */
+  s->mac = NULL;
+}
+
+/* One HMAC with the signer's key: re-initialising without a key keeps it. */
+static int signer_mac(const lp_signer *s, const char *data, size_t len, unsigned char *out,
+                      size_t *out_len) {
+  return EVP_MAC_init(s->mac, NULL, 0, NULL) &&
+         EVP_MAC_update(s->mac, (const unsigned char *)data, len) &&
+         EVP_MAC_final(s->mac, out, out_len, EVP_MAX_MD_SIZE);
+}
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -56,18 +103,9 @@ static int sign_rpc_v1(const lp_sign_input *in, lp_request *req, lp_signed *out)
   lp_percent_encode(&out->sts, out->canonical.data, out->canonical.len);
   if (!lp_buf_ok(&out->canonical) || !lp_buf_ok(&out->sts)) return -1;
 
-  /* The key is the secret followed by '&'; a stack copy keeps it off the heap. */
   unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  size_t slen = strlen(in->access_key_secret);
-  char key[520];
-  if (slen + 1 >= sizeof key) return -1;
-  memcpy(key, in->access_key_secret, slen);
-  key[slen] = '&';
-  int ok = HMAC(EVP_sha1(), key, (int)(slen + 1), (const unsigned char *)out->sts.data,
-                out->sts.len, mac, &mac_len) != NULL;
-  OPENSSL_cleanse(key, sizeof key);
-  if (!ok) return -1;
+  size_t mac_len = 0;
+  if (!signer_mac(in->signer, out->sts.data, out->sts.len, mac, &mac_len)) return -1;
   lp_base64(out->signature, mac, mac_len);
 
   lp_buf_add(&out->query, out->canonical.data, out->canonical.len);
@@ -118,18 +156,15 @@ static int sign_acs3(const lp_sign_input *in, lp_request *req, lp_signed *out) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
   char digest_hex[2 * EVP_MAX_MD_SIZE + 1];
-  if (!EVP_Digest(c->data, c->len, digest, &digest_len, EVP_sha256(), NULL)) return -1;
+  if (!EVP_Digest(c->data, c->len, digest, &digest_len, sha256_md, NULL)) return -1;
   lp_hex(digest_hex, digest, digest_len);
   lp_buf_addstr(&out->sts, "ACS3-HMAC-SHA256\n");
   lp_buf_addstr(&out->sts, digest_hex);
   if (!lp_buf_ok(&out->sts)) return -1;
 
   unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  const char *secret = in->access_key_secret;
-  if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)out->sts.data,
-            out->sts.len, mac, &mac_len))
-    return -1;
+  size_t mac_len = 0;
+  if (!signer_mac(in->signer, out->sts.data, out->sts.len, mac, &mac_len)) return -1;
   lp_hex(out->signature, mac, mac_len);
 
   for (size_t i = 0; i < nsigned; i++)
@@ -158,7 +193,9 @@ static int sign_acs3(const lp_sign_input *in, lp_request *req, lp_signed *out) {
 
 int lp_sign(const lp_sign_input *in, lp_request *req, lp_signed *out) {
   lp_signed_reset(out);
-  int rc = in->algorithm == LP_ALG_HMAC_SHA1 ? sign_rpc_v1(in, req, out) : sign_acs3(in, req, out);
+  if (!in->signer || !in->signer->mac) return -1;
+  int rc = in->signer->algorithm == LP_ALG_HMAC_SHA1 ? sign_rpc_v1(in, req, out)
+                                                     : sign_acs3(in, req, out);
   if (rc == 0) lp_signed_add_header(out, "accept", "application/json", 16);
   if (rc != 0 || !lp_buf_ok(&out->hbuf) || !lp_buf_ok(&out->query)) return -1;
   return 0;

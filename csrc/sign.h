@@ -3,17 +3,31 @@
 #ifndef LIVEPULL_SIGN_H
 #define LIVEPULL_SIGN_H
 
+#include <openssl/evp.h>
+
 #include "request.h"
 
 typedef enum { LP_ALG_ACS3_HMAC_SHA256 = 0, LP_ALG_HMAC_SHA1 = 1 } lp_algorithm;
 
-typedef struct lp_sign_input {
+/* An algorithm and an HMAC keyed once with the secret (V1: secret + "&"),
+ * so signing pays no OpenSSL fetch or re-key per request and the raw secret
+ * need not travel with each request. */
+typedef struct lp_signer {
   lp_algorithm algorithm;
+  EVP_MAC_CTX *mac;
+} lp_signer;
+
+/* 0 ok, -1 when OpenSSL failed or the secret is over 512 bytes. */
+int lp_signer_init(lp_signer *s, lp_algorithm algorithm, const char *secret);
+void lp_signer_free(lp_signer *s);
+
+typedef struct lp_sign_input {
+  const lp_signer *signer;
   const char *method;      /* "GET" / "POST" */
   const char *authority;   /* host[:port], signed as the host header */
   const char *action, *version;
   const char *format;      /* V1 only: "JSON" */
-  const char *access_key_id, *access_key_secret;
+  const char *access_key_id;
   const char *security_token;   /* NULL without STS */
   const char *timestamp, *nonce;
 } lp_sign_input;

@@ -286,9 +286,12 @@ static int check_url_list(lua_State *L, int vidx, const lp_field *f, lp_request 
     char path[64];
     const char *s;
     size_t n;
-    snprintf(path, sizeof path, "%s[%lld]", name, i);
     lua_rawgeti(L, vidx, (int)i);
-    int rc = check_string(L, lua_gettop(L), f, path, &s, &n, err);
+    int rc = check_string(L, lua_gettop(L), f, name, &s, &n, err);
+    if (rc != 0) {   /* the entry's path is formatted only for the message */
+      snprintf(path, sizeof path, "%s[%lld]", name, i);
+      check_string(L, lua_gettop(L), f, path, &s, &n, err);
+    }
     if (rc == 0) {
       if (i > 1) lp_buf_addchar(&req->arena, ',');
       lp_json_string(&req->arena, s, n);
