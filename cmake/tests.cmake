@@ -46,6 +46,18 @@ endif()
 add_test(NAME emulator COMMAND ${PYTHON3} ${CMAKE_SOURCE_DIR}/tests/emulator/test_emulator.py
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 
+# The slow checks (tools/test turns them on; CI runs them): every spec under
+# ASan+UBSan and valgrind, each libFuzzer target for 30 s, the benchmark in
+# its short mode (it reports; timings never fail it).
+option(LIVEPULL_SLOW_CHECKS "Register the sanitizer, fuzzing and benchmark runs with ctest" OFF)
+if(LIVEPULL_SLOW_CHECKS)
+  add_test(NAME sanitizers COMMAND bash tools/sanitize WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  add_test(NAME fuzz COMMAND bash fuzz/run 30 WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  add_test(NAME bench_short COMMAND bash bench/run --short --out ${CMAKE_BINARY_DIR}/bench-results.json
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(sanitizers fuzz bench_short PROPERTIES TIMEOUT 3600 LABELS slow)
+endif()
+
 # Last: nothing the suite printed or the emulators logged holds a test secret.
 add_test(NAME no_secrets_in_output
   COMMAND lua5.4 spec/check_no_secrets.lua ${CMAKE_BINARY_DIR}

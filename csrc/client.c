@@ -31,6 +31,7 @@ typedef struct lp_client {
   size_t validated_len;     /* and its arena's length then */
   lp_signed sig;
   lp_buf url, line;
+  struct curl_slist header_nodes[LP_MAX_HEADERS + 1];
   lp_retry_policy retry;
   lp_bucket bucket;
   unsigned long long rng;   /* xorshift state for backoff jitter */
@@ -289,23 +290,28 @@ static int client_prepare(lua_State *L) {
   return 1;
 }
 
+/* The signed headers as libcurl's list, without an allocation per line:
+ * the lines sit in c->line and the nodes in the client. libcurl only reads
+ * a CURLOPT_HTTPHEADER list, so it never frees these. */
 static struct curl_slist *header_list(lp_client *c) {
-  struct curl_slist *list = NULL;
-  for (int i = 0; i < c->sig.nheaders; i++) {
-    lp_buf_reset(&c->line);
+  size_t offsets[LP_MAX_HEADERS + 1];
+  int n = 0;
+  lp_buf_reset(&c->line);
+  for (int i = 0; i < c->sig.nheaders; i++, n++) {
+    offsets[n] = c->line.len;
     lp_buf_addstr(&c->line, lp_header_name(&c->sig, i));
     lp_buf_add(&c->line, ": ", 2);
     lp_buf_add(&c->line, lp_header_value(&c->sig, i), c->sig.headers[i].value_len);
-    const char *line = lp_buf_cstr(&c->line);
-    struct curl_slist *next = line ? curl_slist_append(list, line) : NULL;
-    if (!next) { curl_slist_free_all(list); return NULL; }
-    list = next;
+    lp_buf_addchar(&c->line, '\0');
   }
-  lp_buf_reset(&c->line);
-  lp_buf_addstr(&c->line, "Expect:");   /* never wait for 100-continue */
-  struct curl_slist *next = lp_buf_cstr(&c->line) ? curl_slist_append(list, c->line.data) : NULL;
-  if (!next) curl_slist_free_all(list);
-  return next;
+  offsets[n++] = c->line.len;
+  lp_buf_add(&c->line, "Expect:", 8);   /* with its NUL: never wait for 100-continue */
+  if (!lp_buf_ok(&c->line)) return NULL;
+  for (int i = 0; i < n; i++) {   /* the buffer is final now: point into it */
+    c->header_nodes[i].data = c->line.data + offsets[i];
+    c->header_nodes[i].next = i + 1 < n ? &c->header_nodes[i + 1] : NULL;
+  }
+  return c->header_nodes;
 }
 
 static int open_session(lp_client *c, lp_error *err) {
@@ -325,13 +331,12 @@ static int attempt(lua_State *L, lp_client *c, const lp_operation *op) {
   lp_error err;
   lp_sleep(lp_bucket_take(&c->bucket, lp_monotonic()));
   if (sign_request(c, op, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
-  struct curl_slist *headers = header_list(c);
+  struct curl_slist *headers = header_list(c);   /* owned by the client: nothing to free */
   if (!headers) {
     lp_error_set(&err, "config", "OutOfMemory", NULL, "out of memory while building headers");
     goto failed;
   }
   int rc = lp_session_perform(&c->session, op->http_method, c->url.data, headers, &err);
-  curl_slist_free_all(headers);
   if (rc != 0) goto failed;
   lp_answer *a = &c->session.answer;
   return lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,

@@ -1,0 +1,67 @@
+-- One measurement in a fresh process, under Lua 5.4 or LuaJIT; report.lua
+-- runs it from the repository root and reads the key=value lines it prints.
+--   measure.lua CPATH time   prepare ALGORITHM N    -> ns_per_call, cpu_ns_per_call
+--   measure.lua CPATH time   update  ENDPOINT  N    -> ns_per_call, cpu_ns_per_call
+--   measure.lua CPATH memory prepare ALGORITHM N1 N2 -> rss_kb_1, rss_kb_2, heap_kb_1, heap_kb_2
+--   measure.lua CPATH memory update  ENDPOINT  N1 N2
+-- CPATH is the build folder that holds livepull/core.so for this Lua.
+local unpack = table.unpack or unpack   -- luacheck: globals unpack (LuaJIT has the 5.1 name)
+local cpath, mode, call_kind, target, n1, n2 = unpack(arg, 1, 6)
+package.cpath = cpath .. "/?.so;" .. package.cpath
+package.path = "lua/?.lua;lua/?/init.lua;bench/?.lua;" .. package.path
+
+local livepull = require "livepull"
+local monotime = require("system").monotime
+local W = require "workload"
+
+-- Each call kind makes its client once and returns the call the loop repeats.
+local calls = {
+  prepare = function(algorithm)
+    local client = livepull.new(W.config(algorithm))
+    return function() return client:prepare(W.action, W.params) end
+  end,
+  update = function(endpoint)
+    local client = livepull.new(W.config(nil, endpoint))
+    return function()
+      local res = client:update(W.params)
+      if res.RetCode ~= 0 then error("unexpected answer from the fixed server") end
+    end
+  end,
+}
+
+local function rss_kb()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmRSS:%s*(%d+)")
+    if kb then return tonumber(kb) end
+  end
+  error("no VmRSS in /proc/self/status")
+end
+
+local modes = {
+  time = function(call, n)
+    for _ = 1, math.max(1, math.floor(n / 10)) do call() end   -- warm-up
+    local t0, c0 = monotime(), os.clock()   -- wall, and this process's CPU time
+    for _ = 1, n do call() end
+    print(("ns_per_call=%.1f"):format((monotime() - t0) * 1e9 / n))
+    print(("cpu_ns_per_call=%.1f"):format((os.clock() - c0) * 1e9 / n))
+  end,
+  -- A full collection before each reading: what is left is what is kept.
+  memory = function(call, n, m)
+    local marks = { [n] = 1, [m] = 2 }
+    for i = 1, m do
+      call()
+      if marks[i] then
+        collectgarbage("collect")
+        print(("rss_kb_%d=%d"):format(marks[i], rss_kb()))
+        print(("heap_kb_%d=%.0f"):format(marks[i], collectgarbage("count")))
+      end
+    end
+  end,
+}
+
+local make, run = calls[call_kind], modes[mode]
+if not (make and run and target and tonumber(n1)) then
+  io.stderr:write("usage: measure.lua CPATH time|memory prepare|update ALGORITHM|ENDPOINT N [N2]\n")
+  os.exit(2)
+end
+run(make(target), tonumber(n1), tonumber(n2))
