@@ -43,6 +43,14 @@ typedef struct lp_client {
   pid_t nonce_pid;
 } lp_client;
 
+void lp_push_headers(lua_State *L, const lp_signed *sig) {
+  lua_createtable(L, 0, sig->nheaders);
+  for (int i = 0; i < sig->nheaders; i++) {
+    lua_pushlstring(L, lp_header_value(sig, i), sig->headers[i].value_len);
+    lua_setfield(L, -2, lp_header_name(sig, i));
+  }
+}
+
 int lp_fail(lua_State *L, int safe) {
   if (!safe) return lua_error(L);
   lua_pushnil(L);
@@ -279,11 +287,7 @@ static int client_prepare(lua_State *L) {
   lua_setfield(L, -2, "method");
   lua_pushlstring(L, c->url.data, c->url.len);
   lua_setfield(L, -2, "url");
-  lua_createtable(L, 0, c->sig.nheaders);
-  for (int i = 0; i < c->sig.nheaders; i++) {
-    lua_pushlstring(L, lp_header_value(&c->sig, i), c->sig.headers[i].value_len);
-    lua_setfield(L, -2, lp_header_name(&c->sig, i));
-  }
+  lp_push_headers(L, &c->sig);
   lua_setfield(L, -2, "headers");
   lua_pushliteral(L, "");
   lua_setfield(L, -2, "body");
@@ -362,8 +366,9 @@ static int send_request(lua_State *L, lp_client *c, const lp_operation *op, int 
     lua_getfield(L, -2, "code");
     const char *code = lua_tostring(L, -1);
     int throttled = code && strncmp(code, "Throttling", 10) == 0;
+    int repeatable = op->idempotent || lp_surely_not_processed(code);
     lua_pop(L, 2);
-    if (!retryable || n >= c->retry.max_attempts) return lp_fail(L, c->safe);
+    if (!retryable || !repeatable || n >= c->retry.max_attempts) return lp_fail(L, c->safe);
     /* Only api answers carry a hint; a transport failure leaves none. */
     lua_getfield(L, -1, "kind");
     int answered = lua_tostring(L, -1) && strcmp(lua_tostring(L, -1), "transport") != 0;
@@ -439,8 +444,9 @@ static int client_settings(lua_State *L) {
   return 1;
 }
 
-/* client:backoff(err, attempt [, headers]): seconds to wait before the next
- * attempt, or nil when err is final or the attempts are used up. The same
+/* client:backoff(err, attempt [, headers [, action]]): seconds to wait before
+ * the next attempt, or nil when err is final, the attempts are used up, or
+ * the action must not be repeated after this failure. The same
  * decision the native path makes, for transports that sleep their own way. */
 static int client_backoff(lua_State *L) {
   lp_client *c = check_client(L);
@@ -452,8 +458,10 @@ static int client_backoff(lua_State *L) {
   lua_getfield(L, 2, "code");
   const char *code = lua_tostring(L, -1);
   int throttled = code && strncmp(code, "Throttling", 10) == 0;
+  const lp_operation *op = lp_operation_find(luaL_optstring(L, 5, ""));
+  int repeatable = !op || op->idempotent || lp_surely_not_processed(code);
   lua_pop(L, 2);
-  if (!retryable || n >= c->retry.max_attempts) {
+  if (!retryable || !repeatable || n >= c->retry.max_attempts) {
     lua_pushnil(L);
     return 1;
   }

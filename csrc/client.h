@@ -11,6 +11,10 @@
 
 int lp_client_new(lua_State *L);   /* core.new(config, safe) */
 void lp_client_open(lua_State *L); /* registers the metatable */
+/* Pushes a signed request's headers as { [lowercase name] = value }. */
+struct lp_signed;
+void lp_push_headers(lua_State *L, const struct lp_signed *sig);
+
 /* Raises the error table on the top of the stack, or returns nil, err. */
 int lp_fail(lua_State *L, int safe);
 

@@ -81,15 +81,18 @@ static const lp_field list_fields[] = {
   END_OF_FIELDS,
 };
 
+/* Update sets values, and Describe, List, Stop, Restart and Delete end in
+ * the same state however often they run; Create makes a new task each time,
+ * so it is repeated only when the service surely did not act on it. */
 const lp_operation lp_operations[] = {
-  {"UpdateLivePullToPush", "update", "GET", update_fields},
-  {"CreateLivePullToPush", "create", "POST", create_fields},
-  {"DescribeLivePullToPush", "describe", "GET", task_fields},
-  {"DescribeLivePullToPushList", "list", "GET", list_fields},
-  {"StopLivePullToPush", "stop", "GET", task_fields},
-  {"RestartLivePullToPush", "restart", "GET", task_fields},
-  {"DeleteLivePullToPush", "delete", "GET", task_fields},
-  {NULL, NULL, NULL, NULL},
+  {"UpdateLivePullToPush", "update", "GET", update_fields, 1},
+  {"CreateLivePullToPush", "create", "POST", create_fields, 0},
+  {"DescribeLivePullToPush", "describe", "GET", task_fields, 1},
+  {"DescribeLivePullToPushList", "list", "GET", list_fields, 1},
+  {"StopLivePullToPush", "stop", "GET", task_fields, 1},
+  {"RestartLivePullToPush", "restart", "GET", task_fields, 1},
+  {"DeleteLivePullToPush", "delete", "GET", task_fields, 1},
+  {NULL, NULL, NULL, NULL, 0},
 };
 
 const lp_operation *lp_operation_find(const char *action) {

@@ -47,6 +47,7 @@ typedef struct lp_operation {
   const char *method;   /* the Lua method name: "update" */
   const char *http_method;
   const lp_field *fields;   /* terminated by a row with name == NULL */
+  int idempotent;           /* repeating it after an unclear failure is harmless */
 } lp_operation;
 
 extern const lp_operation lp_operations[];   /* terminated by action == NULL */

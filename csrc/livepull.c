@@ -92,11 +92,7 @@ static int core_sign(lua_State *L) {
   lua_setfield(L, -2, "signature");
   lua_pushlstring(L, w->sig.query.data, w->sig.query.len);
   lua_setfield(L, -2, "query");
-  lua_createtable(L, 0, w->sig.nheaders);
-  for (int i = 0; i < w->sig.nheaders; i++) {
-    lua_pushlstring(L, lp_header_value(&w->sig, i), w->sig.headers[i].value_len);
-    lua_setfield(L, -2, lp_header_name(&w->sig, i));
-  }
+  lp_push_headers(L, &w->sig);
   lua_setfield(L, -2, "headers");
   return 1;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <string.h>
 #include <time.h>
 
 double lp_backoff(const lp_retry_policy *p, int attempt, int throttled, double hint, double random01) {
@@ -9,6 +10,15 @@ double lp_backoff(const lp_retry_policy *p, int attempt, int throttled, double h
   double ceiling = (throttled ? p->throttle_delay : p->base_delay) * ldexp(1.0, attempt - 1);
   if (ceiling > p->max_delay) ceiling = p->max_delay;
   return random01 * ceiling;
+}
+
+int lp_surely_not_processed(const char *code) {
+  static const char *const codes[] = {"CouldNotResolveHost", "CouldNotResolveProxy", "CouldNotConnect", NULL};
+  if (!code) return 0;
+  if (strncmp(code, "Throttling", 10) == 0) return 1;
+  for (int i = 0; codes[i]; i++)
+    if (strcmp(code, codes[i]) == 0) return 1;
+  return 0;
 }
 
 void lp_bucket_init(lp_bucket *b, double rate, double burst, double now) {

@@ -15,6 +15,10 @@ typedef struct lp_retry_policy {
  * (seconds, capped at max_delay) when it gave one (hint >= 0). */
 double lp_backoff(const lp_retry_policy *p, int attempt, int throttled, double hint, double random01);
 
+/* 1 when a failure shows the request was not acted on (throttled, or never
+ * connected), so even a non-idempotent call may be sent again. */
+int lp_surely_not_processed(const char *code);
+
 /* A token bucket: `rate` tokens per second, at most `burst` saved. */
 typedef struct lp_bucket {
   double rate, burst, tokens, last;

@@ -1,6 +1,5 @@
 #include "sign.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -8,24 +7,16 @@
 
 #include "encode.h"
 
-/* OpenSSL 3 looks algorithms up by name on every implicit use; fetch them
- * once per process (read-only afterwards, like libcurl's global init). */
-static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
-static EVP_MD *sha256_md;
-static EVP_MAC *hmac_mac;
-
-static void fetch_algorithms(void) {
-  sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-  hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
+/* OpenSSL 3 looks an algorithm up by name on every implicit use (EVP_sha256()
+ * in a one-shot call): each signer fetches what it needs once and keeps it.
+ * No process-wide state: what a signer fetched, it frees. */
 int lp_signer_init(lp_signer *s, lp_algorithm algorithm, const char *secret) {
   char key[520];
   size_t len = strlen(secret);
-  pthread_once(&fetch_once, fetch_algorithms);
   s->algorithm = algorithm;
   s->mac = NULL;
-  if (!sha256_md || !hmac_mac || len > 512) return -1;
+  s->sha256 = NULL;
+  if (len > 512) return -1;
   memcpy(key, secret, len);
   if (algorithm == LP_ALG_HMAC_SHA1) key[len++] = '&';
   char digest[8];
@@ -34,8 +25,11 @@ int lp_signer_init(lp_signer *s, lp_algorithm algorithm, const char *secret) {
     OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
     OSSL_PARAM_construct_end(),
   };
-  s->mac = EVP_MAC_CTX_new(hmac_mac);
-  int ok = s->mac && EVP_MAC_init(s->mac, (const unsigned char *)key, len, params);
+  EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  s->mac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;   /* the context keeps its own reference */
+  EVP_MAC_free(hmac);
+  s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+  int ok = s->mac && s->sha256 && EVP_MAC_init(s->mac, (const unsigned char *)key, len, params);
   OPENSSL_cleanse(key, sizeof key);
   if (!ok) lp_signer_free(s);
   return ok ? 0 : -1;
@@ -43,7 +37,9 @@ int lp_signer_init(lp_signer *s, lp_algorithm algorithm, const char *secret) {
 
 void lp_signer_free(lp_signer *s) {
   EVP_MAC_CTX_free(s->mac);   /* OpenSSL wipes the keyed state */
+  EVP_MD_free(s->sha256);
   s->mac = NULL;
+  s->sha256 = NULL;
 }
 
 /* One HMAC with the signer's key: re-initialising without a key keeps it. */
@@ -156,7 +152,7 @@ static int sign_acs3(const lp_sign_input *in, lp_request *req, lp_signed *out) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
   char digest_hex[2 * EVP_MAX_MD_SIZE + 1];
-  if (!EVP_Digest(c->data, c->len, digest, &digest_len, sha256_md, NULL)) return -1;
+  if (!EVP_Digest(c->data, c->len, digest, &digest_len, in->signer->sha256, NULL)) return -1;
   lp_hex(digest_hex, digest, digest_len);
   lp_buf_addstr(&out->sts, "ACS3-HMAC-SHA256\n");
   lp_buf_addstr(&out->sts, digest_hex);

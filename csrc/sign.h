@@ -15,6 +15,7 @@ typedef enum { LP_ALG_ACS3_HMAC_SHA256 = 0, LP_ALG_HMAC_SHA1 = 1 } lp_algorithm;
 typedef struct lp_signer {
   lp_algorithm algorithm;
   EVP_MAC_CTX *mac;
+  EVP_MD *sha256;   /* fetched once: the V3 canonical request's digest */
 } lp_signer;
 
 /* 0 ok, -1 when OpenSSL failed or the secret is over 512 bytes. */

@@ -7,19 +7,9 @@ local H = require "helpers"
 
 local TASK = "fd245384-4067-4f91-9d75-9666a6bc0000"
 
-local function now()   -- wall time with sub-second precision, from the kernel
-  local f = io.open("/proc/uptime")
-  local t = tonumber(f:read("a"):match("^(%S+)"))
-  f:close()
-  return t
-end
+local now = H.now
 
-local function rss_kib()
-  for line in io.lines("/proc/self/status") do
-    local kib = line:match("^VmRSS:%s+(%d+)")
-    if kib then return tonumber(kib) end
-  end
-end
+local rss_kib = H.rss_kib
 
 describe("faults", function()
   local emu, config
@@ -179,6 +169,27 @@ describe("faults", function()
     local ok, err = pcall(c.update, c, H.update_params())
     assert.is_false(ok)
     assert.are.same({ "CouldNotConnect", 2 }, { err.code, err.attempts })
+  end)
+
+  local function create_params(dst)
+    return { Region = "cn-beijing", StartTime = "2030-01-01T00:00:00Z", EndTime = "2030-01-02T00:00:00Z",
+      SourceType = "vod", SourceUrls = { "media-1" }, DstUrl = "rtmp://push.example.com/app/" .. dst }
+  end
+
+  it("does not repeat a Create after a 503: the service may have made the task", function()
+    emu.faults { { kind = "error", status = 503, code = "ServiceUnavailable", message = "later" } }
+    local c = client()
+    local ok, err = pcall(c.create, c, create_params("once"))
+    assert.is_false(ok)
+    assert.are.same({ "ServiceUnavailable", 1, true }, { err.code, err.attempts, err.retryable })
+    assert.are.equal(1, attempts_seen())
+  end)
+
+  it("repeats a Create after throttling: the service did not act on it", function()
+    emu.faults { { kind = "throttle", time_left_ms = 20 } }
+    local res = client():create(create_params("throttled"))
+    assert.truthy(res.TaskId)
+    assert.are.equal(2, attempts_seen())
   end)
 
   it("sends nothing for invalid input, whatever max_attempts says", function()

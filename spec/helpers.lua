@@ -143,6 +143,22 @@ function H.send_prepared(req, ca_file)
   return tonumber(status), body
 end
 
+-- Seconds since boot with 10 ms resolution: wall time finer than os.time.
+function H.now()
+  local f = io.open("/proc/uptime")
+  local t = tonumber(f:read("*a"):match("^(%S+)"))
+  f:close()
+  return t
+end
+
+-- This process's resident memory in KiB.
+function H.rss_kib()
+  for line in io.lines("/proc/self/status") do
+    local kib = line:match("^VmRSS:%s+(%d+)")
+    if kib then return tonumber(kib) end
+  end
+end
+
 function H.copy(t)
   local c = {}
   for k, v in pairs(t) do c[k] = type(v) == "table" and H.copy(v) or v end

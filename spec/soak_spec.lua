@@ -3,12 +3,7 @@
 local livepull = require "livepull"
 local H = require "helpers"
 
-local function rss_kib()
-  for line in io.lines("/proc/self/status") do
-    local kib = line:match("^VmRSS:%s+(%d+)")
-    if kib then return tonumber(kib) end
-  end
-end
+local rss_kib = H.rss_kib
 
 describe("soak", function()
   it("20,000 updates keep RSS flat", function()

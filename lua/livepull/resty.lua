@@ -205,7 +205,7 @@ function Client:call(action, params)
     if status then res, err = self.core:parse(status, headers, body) else err = terr end
     if res then return res end
     err.attempts = attempt
-    local delay = self.core:backoff(err, attempt, headers)
+    local delay = self.core:backoff(err, attempt, headers, action)
     if not delay then return nil, err end
     sleep(delay)
   end

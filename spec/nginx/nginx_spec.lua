@@ -10,12 +10,7 @@ local TASK = "fd245384-4067-4f91-9d75-9666a6bc0000"
 -- test certificate also names 127.0.0.1 as a DNS name.
 local certs = H.make_certs("DNS:localhost,IP:127.0.0.1,DNS:127.0.0.1")
 
-local function uptime()
-  local f = io.open("/proc/uptime")
-  local t = tonumber(f:read("*a"):match("^(%S+)"))
-  f:close()
-  return t
-end
+local uptime = H.now
 
 local function abspath(p) return (H.run("realpath " .. H.sh_quote(p)):gsub("%s+$", "")) end
 
