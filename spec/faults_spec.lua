@@ -47,6 +47,7 @@ describe("faults", function()
     { "a 502 HTML page from a gateway", { { kind = "raw", status = 502, body = "<html>502</html>", content_type = "text/html" } }, 2 },
     { "a delay longer than the timeout", { { kind = "delay", seconds = 1.5 } }, 2, 1 },
     { "a connection reset", { { kind = "reset" } }, 2 },
+    { "a connection reset mid-body", { { kind = "reset", mid_body = true } }, 2 },
     { "a truncated body", { { kind = "truncate" } }, 2 },
     { "headers with no body", { { kind = "headers_only" } }, 2 },
   }
