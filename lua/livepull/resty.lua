@@ -110,7 +110,8 @@ local function receive_body(sock, headers, limit)
     while true do
       local size_line, err = sock:receive("*l")
       if not size_line then return nil, err end
-      local size = tonumber(size_line:match("^%x+"), 16)
+      local hex = size_line:match("^%x+")
+      local size = hex and tonumber(hex, 16)
       if not size then return nil, "bad chunk" end
       if size == 0 then
         repeat size_line, err = sock:receive("*l") until not size_line or size_line == ""
