@@ -169,6 +169,16 @@ for _, scheme in ipairs { "http", "https" } do
       assert.truthy(err.message:find("<html>bad gateway</html>", 1, true))
     end)
 
+    for _, framing in ipairs { "chunked", "close" } do
+      it("reads a " .. framing .. "-framed answer", function()
+        emu.faults { { kind = "raw", status = 200, framing = framing, content_type = "application/json",
+          body = '{"RequestId":"FRAMED-1","RetCode":0,"Description":"OK"}' } }
+        local c = client()
+        assert.are.equal("FRAMED-1", c:update(H.update_params()).RequestId)
+        assert.are.equal(0, c:update(H.update_params()).RetCode)   -- and the next call works
+      end)
+    end
+
     it("a 200 with RetCode not 0 is an api error", function()
       emu.faults { { kind = "retcode", ret_code = 7, description = "task busy" } }
       local err = expect_error(function() client():update(H.update_params()) end, "api", "RetCode.7")

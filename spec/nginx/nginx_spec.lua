@@ -105,6 +105,17 @@ for _, scheme in ipairs { "http", "https" } do
         { res.ok, res.is_error, res.error.kind, res.error.code })
     end)
 
+    for _, framing in ipairs { "chunked", "close" } do
+      it("reads a " .. framing .. "-framed answer over the cosocket", function()
+        emu.faults { { kind = "raw", status = 200, framing = framing, content_type = "application/json",
+          body = '{"RequestId":"FRAMED-2","RetCode":0,"Description":"OK"}' } }
+        local res = get(nginx.url .. "/update?task=" .. TASK)
+        assert.is_true(res.ok, cjson.encode(res))
+        assert.are.equal("FRAMED-2", res.result.RequestId)
+        assert.is_true(get(nginx.url .. "/update?task=" .. TASK).ok)
+      end)
+    end
+
     it("retries a throttled answer with ngx.sleep and succeeds", function()
       emu.faults { { kind = "throttle", time_left_ms = 100, count = 2 } }
       local res = get(nginx.url .. "/update?task=" .. TASK)
