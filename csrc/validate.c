@@ -379,7 +379,7 @@ int lp_validate(lua_State *L, int idx, const lp_operation *op, long long now, lp
   }
   if (check_keys(L, idx, op, err) != 0) return -1;
 
-  for (int i = 0; op->fields[i].name && i < MAX_FIELDS; i++) {
+  for (int i = 0; i < MAX_FIELDS && op->fields[i].name; i++) {
     const lp_field *f = &op->fields[i];
     lua_pushstring(L, f->name);
     lua_rawget(L, idx);

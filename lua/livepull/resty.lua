@@ -150,7 +150,9 @@ local function classify(err, stage)
     return transport_error("TLSConnectError", "TLS handshake failed: " .. tostring(err), false)
   end
   if stage == "send" then return transport_error("SendError", "send failed: " .. tostring(err), true) end
-  if stage == "status" and err == "closed" then return transport_error("EmptyReply", "the server closed the connection without answering", true) end
+  if stage == "status" and err == "closed" then
+    return transport_error("EmptyReply", "the server closed the connection without answering", true)
+  end
   return transport_error("ReceiveError", stage .. " failed: " .. tostring(err), true)
 end
 

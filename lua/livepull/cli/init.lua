@@ -132,7 +132,9 @@ local function parse_args(argv)
   end
   if command == "--version" then return { version = true } end
   local action = COMMANDS[command]
-  if not action then return nil, usage_error(("unknown command %q; commands: %s"):format(command, table.concat(ORDER, ", "))) end
+  if not action then
+    return nil, usage_error(("unknown command %q; commands: %s"):format(command, table.concat(ORDER, ", ")))
+  end
 
   local fields = {}
   for _, f in ipairs(core.fields(action)) do
