@@ -329,10 +329,10 @@ static int check_field(lua_State *L, int vidx, const lp_field *f, lp_request *re
 static int check_times(const lp_operation *op, const long long *epochs, const int *given,
                        long long now, lp_error *err) {
   char text[LP_TIME_LEN + 1];
-  for (int i = 0; op->fields[i].name; i++) {
+  for (int i = 0; i < MAX_FIELDS && op->fields[i].name; i++) {
     const lp_field *f = &op->fields[i];
     if (f->type != LP_T_TIME || !given[i]) continue;
-    for (int j = 0; f->after && op->fields[j].name; j++)
+    for (int j = 0; f->after && j < MAX_FIELDS && op->fields[j].name; j++)
       if (given[j] && strcmp(op->fields[j].name, f->after) == 0 && epochs[i] <= epochs[j])
         return FAIL(f->after_code, f->name, "%s must be later than %s", f->name, f->after);
     if (f->future && epochs[i] <= now) {
@@ -348,7 +348,7 @@ static int check_times(const lp_operation *op, const long long *epochs, const in
  * source needs SourceProtocol and takes one URL). */
 static int check_conditions(const lp_operation *op, const lp_request *req, const int *given,
                             const long long *entries, lp_error *err) {
-  for (int i = 0; op->fields[i].name; i++) {
+  for (int i = 0; i < MAX_FIELDS && op->fields[i].name; i++) {
     const lp_field *f = &op->fields[i];
     if (!f->when_field) continue;
     int w = lp_request_find(req, f->when_field);

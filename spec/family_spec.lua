@@ -78,6 +78,9 @@ describe("family validation", function()
       CreateLivePullToPush = "create", DeleteLivePullToPush = "delete", DescribeLivePullToPush = "describe",
       DescribeLivePullToPushList = "list", RestartLivePullToPush = "restart", StopLivePullToPush = "stop",
       UpdateLivePullToPush = "update" }, ops)
+    for action in pairs(ops) do   -- validate.c walks at most 32 rows per operation
+      assert.is_true(#core.fields(action) <= 32, action)
+    end
     local f = core.fields("CreateLivePullToPush")
     local by = {}
     for _, row in ipairs(f) do by[row.name] = row end
