@@ -1,5 +1,6 @@
 #include "client.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ typedef struct lp_client {
   lp_config cfg;
   int safe, closed;
   lp_session session;   /* opened at the first send */
+  pid_t session_pid;    /* the process that opened it */
   lp_request req;
   int validated_params;     /* req's params before signing added any */
   size_t validated_len;     /* and its arena's length then */
@@ -143,8 +145,10 @@ static int check_token(const char *s, size_t n) {
 static int read_prepare_opts(lua_State *L, int idx, const char **nonce, const char **timestamp,
                              long long *now, lp_error *err) {
   if (lua_isnoneornil(L, idx)) return 0;
-  if (lua_type(L, idx) != LUA_TTABLE) {
-    lp_error_set(err, "validation", "InvalidParameter", "opts", "prepare's options must be a table");
+  if (lua_type(L, idx) != LUA_TTABLE || lua_getmetatable(L, idx)) {
+    if (lua_type(L, idx) == LUA_TTABLE) lua_pop(L, 1);
+    lp_error_set(err, "validation", "InvalidParameter", "opts",
+                 "prepare's options must be a plain table (no metatable)");
     return -1;
   }
   lua_pushnil(L);
@@ -159,7 +163,7 @@ static int read_prepare_opts(lua_State *L, int idx, const char **nonce, const ch
       return -1;
     }
   }
-  lua_getfield(L, idx, "nonce");
+  lua_getfield(L, idx, "nonce");   /* a plain table: no metamethod runs */
   if (!lua_isnil(L, -1)) {
     size_t n = 0;
     const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
@@ -318,11 +322,27 @@ static struct curl_slist *header_list(lp_client *c) {
   return c->header_nodes;
 }
 
+/* Seconds to libcurl's milliseconds, rounded up: 0 would mean "no timeout". */
+static long timeout_ms(double seconds) {
+  double ms = ceil(seconds * 1000);
+  return ms < 1 ? 1 : (long)ms;
+}
+
 static int open_session(lp_client *c, lp_error *err) {
+  pid_t pid = getpid();
+  if (c->session.easy && c->session_pid != pid) {
+    /* Inherited across fork (a client made in nginx's init_by_lua, used in a
+     * worker): the parent still uses that connection, so the child leaves the
+     * handle untouched (closing it would send TLS close_notify on the
+     * parent's socket) and opens its own. The handle's memory stays behind,
+     * once per fork. */
+    c->session.easy = NULL;
+  }
   if (c->session.easy) return 0;
+  c->session_pid = pid;
   lp_session_options o = {
-    .connect_timeout_ms = (long)(c->cfg.connect_timeout * 1000 + 0.5),
-    .timeout_ms = (long)(c->cfg.timeout * 1000 + 0.5),
+    .connect_timeout_ms = timeout_ms(c->cfg.connect_timeout),
+    .timeout_ms = timeout_ms(c->cfg.timeout),
     .ca_file = c->cfg.ca_file, .ca_path = c->cfg.ca_path, .proxy = c->cfg.proxy,
     .max_response_bytes = (size_t)c->cfg.max_response_bytes,
   };
@@ -406,9 +426,10 @@ static int client_parse(lua_State *L) {
     return luaL_argerror(L, 2, "an HTTP status code");
   const char *body = luaL_checklstring(L, 4, &len);
   if (lua_type(L, 3) == LUA_TTABLE) {
-    lua_getfield(L, 3, "x-acs-request-id");
+    lua_pushliteral(L, "x-acs-request-id");
+    lua_rawget(L, 3);   /* raw: the table itself then holds the string */
     request_id = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    lua_pop(L, 1);   /* still held by the headers table */
+    lua_pop(L, 1);
   } else if (!lua_isnoneornil(L, 3)) {
     return luaL_argerror(L, 3, "a table of headers or nil");
   }

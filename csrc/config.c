@@ -171,6 +171,18 @@ static int parse_endpoint(const char *s, size_t n, int allow_insecure, const cha
   return 0;
 }
 
+/* A proxy libcurl understands, so a typo fails here and not as a retried
+ * connect error; no spaces (user info is allowed, and never printed). */
+static int check_proxy(const char *s, lp_error *err) {
+  static const char *const schemes[] = {"http://", "https://", "socks4://", "socks4a://",
+                                        "socks5://", "socks5h://", NULL};
+  const char *sep = strstr(s, "://");
+  if (!sep) return 0;   /* a bare host[:port] is an HTTP proxy */
+  for (int i = 0; schemes[i]; i++)
+    if (strncasecmp(s, schemes[i], strlen(schemes[i])) == 0) return 0;
+  return FAIL("InvalidConfig", "proxy", "proxy must use http, https, socks4, socks4a, socks5 or socks5h");
+}
+
 static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *err) {
   memset(v, 0, sizeof *v);
   if (idx) {
@@ -178,6 +190,10 @@ static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *er
     int t = lua_type(L, -1);
     if (t == LUA_TNIL) {
       lua_pop(L, 1);
+    } else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1) && o->env && o->kind != OPT_BOOL &&
+               strcmp(o->name, "security_token") == 0) {
+      lua_pop(L, 1);   /* security_token = false: no token, and the environment's is not read */
+      return 0;
     } else if (o->kind == OPT_BOOL) {
       if (t != LUA_TBOOLEAN) { lua_pop(L, 1); return FAIL("InvalidConfig", o->name, "%s must be a boolean", o->name); }
       v->num = lua_toboolean(L, -1);
@@ -295,6 +311,7 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
       parse_endpoint(v[O_ENDPOINT].s, v[O_ENDPOINT].len, insecure, &scheme, &auth, &auth_len, err) != 0)
     return -1;
 
+  if (v[O_PROXY].given && check_proxy(v[O_PROXY].s, err) != 0) return -1;
   if (v[O_REGION_ID].given) {
     for (size_t i = 0; i < v[O_REGION_ID].len; i++) {
       unsigned char c = (unsigned char)v[O_REGION_ID].s[i];

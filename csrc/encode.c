@@ -93,10 +93,24 @@ int lp_utf8_check(const char *s, size_t n, size_t *chars) {
   return 1;
 }
 
+/* Unicode's other White_Space characters and the C1 controls, as UTF-8:
+ * a pasted U+3000 or U+00A0 in an ID is as wrong as an ASCII space. */
+static int unicode_space_or_control(const unsigned char *p, size_t left) {
+  if (left >= 2 && p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0xA0) return 1;   /* U+0080-U+00A0 */
+  if (left < 3) return 0;
+  unsigned long cp = ((unsigned long)p[0] << 16) | ((unsigned long)p[1] << 8) | p[2];
+  return cp == 0xE19A80UL ||                                    /* U+1680 */
+         (cp >= 0xE28080UL && cp <= 0xE2808AUL) ||              /* U+2000-U+200A */
+         cp == 0xE280A8UL || cp == 0xE280A9UL ||                /* U+2028, U+2029 */
+         cp == 0xE280AFUL || cp == 0xE2819FUL ||                /* U+202F, U+205F */
+         cp == 0xE38080UL;                                      /* U+3000 */
+}
+
 int lp_has_space_or_control(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c <= 0x20 || c == 0x7F) return 1;
+    if (p[i] <= 0x20 || p[i] == 0x7F) return 1;
+    if (p[i] >= 0xC2 && unicode_space_or_control(p + i, n - i)) return 1;
   }
   return 0;
 }

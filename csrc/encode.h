@@ -19,7 +19,8 @@ void lp_json_string(lp_buf *out, const char *s, size_t n);
  * and has no NUL byte; *chars gets the number of code points. */
 int lp_utf8_check(const char *s, size_t n, size_t *chars);
 
-/* 1 when s has a byte <= 0x20 or 0x7F (whitespace or a control character). */
+/* 1 when s has whitespace or a control character: a byte <= 0x20 or 0x7F,
+ * a C1 control (U+0080-U+009F), or another Unicode White_Space character. */
 int lp_has_space_or_control(const char *s, size_t n);
 
 /* 1 for ASCII letters and digits, classified as unsigned bytes. */

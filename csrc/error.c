@@ -72,11 +72,22 @@ static void detail(luaL_Buffer *b, int *n, const char *label, const char *value)
   (*n)++;
 }
 
+/* Raw reads: the table holds what they return, whatever its metatable says. */
 static const char *str_field(lua_State *L, int t, const char *name) {
-  lua_getfield(L, t, name);
+  lua_pushstring(L, name);
+  lua_rawget(L, t);
   const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
   lua_pop(L, 1);   /* the string stays alive: the table still holds it */
   return s;
+}
+
+/* A whole number field within +-10^9 (what status codes and counts are), else 0. */
+static long small_int_field(lua_State *L, int t, const char *name) {
+  lua_pushstring(L, name);
+  lua_rawget(L, t);
+  lua_Number v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+  lua_pop(L, 1);
+  return v == v && v >= -1e9 && v <= 1e9 ? (long)v : 0;
 }
 
 /* livepull: api error CodeTaskNotExist (HTTP 400, RequestId 16A9...): Task does not exist. */
@@ -88,13 +99,8 @@ static int error_tostring(lua_State *L) {
   const char *kind = str_field(L, 1, "kind"), *code = str_field(L, 1, "code");
   const char *field = str_field(L, 1, "field"), *rid = str_field(L, 1, "request_id");
   const char *message = str_field(L, 1, "message");
-  lua_getfield(L, 1, "status");
-  long status = lua_isnumber(L, -1) ? (long)lua_tonumber(L, -1) : 0;
-  lua_getfield(L, 1, "curl_code");
-  long curl = lua_isnumber(L, -1) ? (long)lua_tonumber(L, -1) : 0;
-  lua_getfield(L, 1, "attempts");
-  long attempts = lua_isnumber(L, -1) ? (long)lua_tonumber(L, -1) : 0;
-  lua_pop(L, 3);
+  long status = small_int_field(L, 1, "status"), curl = small_int_field(L, 1, "curl_code");
+  long attempts = small_int_field(L, 1, "attempts");
 
   luaL_buffinit(L, &b);
   luaL_addstring(&b, "livepull: ");

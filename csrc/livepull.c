@@ -27,11 +27,15 @@ static int signwork_gc(lua_State *L) {
   return 0;
 }
 
+/* A string field read raw: the table itself holds the string, so the
+ * pointer stays valid after the pop (a number would be converted into a
+ * new, unowned string; it is refused instead). */
 static const char *opt_field(lua_State *L, int t, const char *name, int required) {
-  lua_getfield(L, t, name);
-  const char *s = lua_tostring(L, -1);
-  if (!s && required) luaL_error(L, "sign: field '%s' must be a string", name);
-  lua_pop(L, 1);   /* the spec table keeps the string alive */
+  lua_pushstring(L, name);
+  lua_rawget(L, t);
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  if (!s && (required || !lua_isnil(L, -1))) luaL_error(L, "sign: field '%s' must be a string", name);
+  lua_pop(L, 1);
   return s;
 }
 
@@ -39,6 +43,7 @@ static const char *opt_field(lua_State *L, int t, const char *name, int required
  * checking other implementations. No validation: it signs what it is given. */
 static int core_sign(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_argcheck(L, !lua_getmetatable(L, 1), 1, "a plain table");
   lp_sign_input in;
   lp_algorithm algorithm;
   memset(&in, 0, sizeof in);
@@ -69,13 +74,15 @@ static int core_sign(lua_State *L) {
   int q = lua_gettop(L);
   if (!lua_isnil(L, q)) {
     luaL_checktype(L, q, LUA_TTABLE);
+    luaL_argcheck(L, !lua_getmetatable(L, q), 1, "query must be a plain table");
     for (int i = 1; i <= (int)lp_rawlen(L, q); i++) {
       lua_rawgeti(L, q, i);
       lua_rawgeti(L, -1, 1);
       lua_rawgeti(L, -2, 2);
       size_t nlen, vlen;
+      if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "sign: query[%d] must be {name, value}, both strings", i);
       const char *name = lua_tolstring(L, -2, &nlen), *value = lua_tolstring(L, -1, &vlen);
-      if (!name || !value) return luaL_error(L, "sign: query[%d] must be {name, value}", i);
       if (lp_request_add(&w->req, name, nlen, value, vlen) != 0)
         return luaL_error(L, "sign: too many query parameters");
       lua_pop(L, 3);   /* the names stay referenced by the query table */

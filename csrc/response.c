@@ -63,6 +63,7 @@ static void api_error(lua_State *L, int t, long status, const char *code, const 
  * "integer", printed as 0 and not 0.0. */
 static void restore_integers(lua_State *L, int t, int depth) {
   if (depth > 100) return;
+  luaL_checkstack(L, 4, "decoding an answer");
   lua_pushnil(L);
   while (lua_next(L, t)) {
     if (lua_type(L, -1) == LUA_TTABLE) {
@@ -95,16 +96,27 @@ int lp_response_push(lua_State *L, long status, const char *body, size_t len,
   int t = lua_gettop(L);
   restore_integers(L, t, 0);
   if (status >= 200 && status < 300) {
+    /* Success is a RetCode that is absent or the number 0; anything else,
+     * even 0.5 or "1", is the service saying no. */
     lua_getfield(L, t, "RetCode");
-    long long ret = lua_type(L, -1) == LUA_TNUMBER ? (long long)lua_tonumber(L, -1) : 0;
+    int type = lua_type(L, -1);
+    if (type == LUA_TNIL || (type == LUA_TNUMBER && lua_tonumber(L, -1) == 0)) {
+      lua_pop(L, 1);
+      return 1;
+    }
+    char shown[32] = "?";
+    if (type == LUA_TNUMBER || type == LUA_TSTRING) {
+      size_t n;
+      const char *v = lua_tolstring(L, -1, &n);   /* converts only this stack copy */
+      lp_excerpt(shown, sizeof shown, v, n, 20);
+    }
     lua_pop(L, 1);
-    if (ret == 0) return 1;
-    char code[40], message[80];
+    char code[48], message[80];
     const char *given = string_field(L, t, "Code"), *description = string_field(L, t, "Description");
-    snprintf(code, sizeof code, "RetCode.%lld", ret);
-    snprintf(message, sizeof message, "the service answered RetCode %lld", ret);
+    snprintf(code, sizeof code, "RetCode.%s", shown);
+    snprintf(message, sizeof message, "the service answered RetCode %s", shown);
     api_error(L, t, status, given ? given : code, description ? description : message, request_id);
-    lua_pushinteger(L, (lua_Integer)ret);
+    lua_getfield(L, t, "RetCode");   /* as the service sent it */
     lua_setfield(L, -2, "ret_code");
     lua_remove(L, t);
     return 0;

@@ -101,6 +101,28 @@ static const struct { CURLcode rc; const char *code; int retryable; } curl_codes
   {CURLE_OUT_OF_MEMORY, "OutOfMemory", 0},
 };
 
+/* libcurl's messages may quote a proxy URL; its user:password@ becomes ***@. */
+static void redact_user_info(char *msg, size_t size) {
+  char out[sizeof(((lp_error *)0)->message)];
+  size_t o = 0;
+  const char *p = msg;
+  if (size > sizeof out) size = sizeof out;
+  while (*p && o + 1 < size) {
+    if (strncmp(p, "://", 3) == 0) {
+      size_t n = strcspn(p + 3, "/ '\"@");
+      if (p[3 + n] == '@' && n > 0 && o + 7 < size) {
+        memcpy(out + o, "://***", 6);
+        o += 6;
+        p += 3 + n;
+        continue;
+      }
+    }
+    out[o++] = *p++;
+  }
+  out[o] = '\0';
+  memcpy(msg, out, o + 1);
+}
+
 int lp_session_perform(lp_session *s, const char *method, const char *url,
                        struct curl_slist *headers, lp_error *err) {
   CURL *e = s->easy;
@@ -139,6 +161,7 @@ int lp_session_perform(lp_session *s, const char *method, const char *url,
   for (size_t i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
     if (curl_codes[i].rc == rc) { code = curl_codes[i].code; retryable = curl_codes[i].retryable; }
   lp_error_set(err, "transport", code, NULL, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+  redact_user_info(err->message, sizeof err->message);
   err->curl_code = (long)rc;
   err->retryable = retryable;
   return -1;

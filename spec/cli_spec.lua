@@ -113,6 +113,8 @@ describe("livepull command", function()
   local failures = {
     { "usage: an unknown flag", function() return "update --bogus 1" end, 2, "usage", "InvalidArguments" },
     { "usage: an unknown command", function() return "frobnicate" end, 2, "usage", "InvalidArguments" },
+    { "usage: a value for a boolean flag", function() return "update --allow-insecure-http=false --task-id x --region cn-beijing" end, 2, "usage", "InvalidArguments" },
+    { "usage: half a key pair", function() return "update --access-key-id a --task-id x --region cn-beijing" end, 2, "usage", "InvalidArguments" },
     { "validation", function() return "update " .. creds() .. " --task-id x --region mars" end, 3, "validation", "InvalidParameter" },
     { "config", function() return "update --endpoint ftp://x --access-key-id a --access-key-secret b --task-id x --region cn-beijing" end, 4, "config", "InvalidConfig" },
     { "config: no credentials", function() return "update --endpoint " .. emu.url .. " --task-id x --region cn-beijing" end, 4, "config", "MissingCredentials" },
@@ -234,6 +236,11 @@ describe("livepull command", function()
     assert.truthy(err:find("RamRoleArn", 1, true))
     code, _, err = livepull("describe --profile nobody" .. task, { home = h })
     assert.are.equal(4, code)
+    -- a profile's credentials come whole: the environment's token is not added to them
+    local code2, out2 = livepull("describe --profile work --dry-run" .. task, { home = h,
+      env = "ALIBABA_CLOUD_SECURITY_TOKEN=" .. H.STS_TOKEN })
+    assert.are.equal(0, code2)
+    assert.is_nil(cjson.decode(out2).headers["x-acs-security-token"])
     -- the environment beats the file's current profile
     code = livepull("describe" .. task, { home = h,
       env = ("ALIBABA_CLOUD_ACCESS_KEY_ID=%s ALIBABA_CLOUD_ACCESS_KEY_SECRET=wrong"):format(H.KEY_ID) })

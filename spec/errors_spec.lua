@@ -36,6 +36,7 @@ local bad_configs = {
   { "region_id upper case", creds { region_id = "CN" }, "InvalidConfig", "region_id", "region ID" },
   { "allow_insecure_http a string", creds { allow_insecure_http = "yes" }, "InvalidConfig", "allow_insecure_http", "boolean" },
   { "max_response_bytes too small", creds { max_response_bytes = 10 }, "InvalidConfig", "max_response_bytes", "1024" },
+  { "proxy with an unknown scheme", creds { proxy = "foo://user:pw@proxy:1" }, "InvalidConfig", "proxy", "socks5" },
   { "user_agent with a newline", creds { user_agent = "x\r\nX-Evil: 1" }, "InvalidConfig", "user_agent", "control characters" },
 }
 
@@ -134,6 +135,9 @@ describe("parse (the sans-I/O end)", function()
     { "empty body", 200, "", "protocol", "InvalidResponse" },
     { "JSON but not an object", 200, "[1,2]", "protocol", "InvalidResponse" },
     { "an error without Code", 404, '{"message":"no"}', "protocol", "InvalidResponse" },
+    { "RetCode as a string", 200, '{"RequestId":"R6","RetCode":"1"}', "api", "RetCode.1" },
+    { "RetCode 0.5", 200, '{"RequestId":"R7","RetCode":0.5}', "api", "RetCode.0.5" },
+    { "RetCode far past any integer", 200, '{"RequestId":"R8","RetCode":1e300}', "api", "RetCode.1e+300" },
     { "truncated JSON", 200, '{"RequestId":"R', "protocol", "InvalidResponse" },
   }
   for _, case in ipairs(cases) do
@@ -174,6 +178,25 @@ describe("parse (the sans-I/O end)", function()
   it("takes the request ID from the header when the body has none", function()
     local _, err = pcall(c.parse, c, 400, { ["x-acs-request-id"] = "HDR-1" }, '{"Code":"X","Message":"m"}')
     assert.are.equal("HDR-1", err.request_id)
+  end)
+end)
+
+describe("what error messages quote", function()
+  it("hides a proxy's user:password", function()
+    local c = livepull.new(creds { endpoint = "http://127.0.0.1:9", max_attempts = 1,
+      proxy = "http://proxyuser:" .. SECRET .. "@127.0.0.1:" .. H.closed_port() })
+    local ok, err = pcall(c.update, c, { TaskId = "t", Region = "cn-beijing" })
+    assert.is_false(ok)
+    assert.are.equal("transport", err.kind)
+    assert.is_nil(tostring(err):find(SECRET, 1, true))
+    assert.is_nil(tostring(err):find("proxyuser", 1, true))
+  end)
+
+  it("parse reads headers raw: a proxy table's __index is not consulted", function()
+    local c = livepull.new(creds())
+    local headers = setmetatable({}, { __index = function() return "FROM-INDEX" end })
+    local _, err = pcall(c.parse, c, 400, headers, '{"Code":"X","Message":"m"}')
+    assert.is_nil(err.request_id)
   end)
 end)
 

@@ -164,6 +164,17 @@ describe("faults", function()
     os.execute("sleep 1.3")   -- the emulator finishes (and logs) the delayed requests: let them drain
   end)
 
+  it("a timeout below a millisecond still times out (it is never rounded to 'none')", function()
+    emu.faults { { kind = "delay", seconds = 1 } }
+    local c = client { timeout = 0.0004, max_attempts = 1 }
+    local t0 = now()
+    local ok, err = pcall(c.update, c, H.update_params())
+    assert.is_false(ok)
+    assert.are.equal("Timeout", err.code)
+    assert.is_true(now() - t0 < 0.9)
+    os.execute("sleep 1")   -- let the delayed request drain
+  end)
+
   it("retries a refused connection, then reports it", function()
     local c = livepull.new { endpoint = "http://127.0.0.1:" .. H.closed_port(), access_key_id = "a",
       access_key_secret = "b", retry_base_delay = 0.01, max_attempts = 2 }

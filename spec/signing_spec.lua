@@ -105,6 +105,19 @@ describe("signing vectors", function()
   end)
 end)
 
+describe("the bare signer's arguments", function()
+  it("takes strings only (a number would be converted into a string nothing holds)", function()
+    local spec = { algorithm = "HMAC-SHA1", method = "GET", host = "h", action = "A", version = "v",
+      access_key_id = "k", access_key_secret = "s", nonce = 123456789012345678, timestamp = "t" }
+    assert.has_error(function() core.sign(spec) end)
+    spec.nonce = "n"
+    spec.query = { { 1, "x" } }
+    assert.has_error(function() core.sign(spec) end)
+    spec.query = { { "P", "x" } }
+    assert.are.equal("P=x", core.sign(spec).canonical:match("P=x"))
+  end)
+end)
+
 describe("percent-encoding (RFC 3986, as both signatures use it)", function()
   local function encoded(value)
     local out = core.sign { algorithm = "ACS3-HMAC-SHA256", method = "GET", host = "h", action = "A",

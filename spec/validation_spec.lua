@@ -46,6 +46,9 @@ local failing = {
   { "TaskId empty", base { TaskId = "" }, "InvalidParameter", "TaskId", "must not be empty" },
   { "TaskId with a space", base { TaskId = "a b" }, "InvalidParameter", "TaskId", "whitespace or control" },
   { "TaskId with a tab", base { TaskId = "a\tb" }, "InvalidParameter", "TaskId", "whitespace or control" },
+  { "TaskId with an ideographic space (U+3000)", base { TaskId = "a\227\128\128b" }, "InvalidParameter", "TaskId", "whitespace or control" },
+  { "TaskId with a C1 control (U+0085)", base { TaskId = "a\194\133b" }, "InvalidParameter", "TaskId", "whitespace or control" },
+  { "SourceUrls entry with a no-break space", base { SourceUrls = { "rtmp://a/b\194\160c" } }, "InvalidParameter", "SourceUrls[1]", "whitespace" },
   { "TaskId too long", base { TaskId = ("x"):rep(129) }, "InvalidParameter", "TaskId", "at most 128 bytes" },
   { "TaskId a number", base { TaskId = 12 }, "InvalidParameter", "TaskId", "must be a string (got " },
   { "Region missing", without("Region"), "MissingParameter", "Region", "Region is required" },
@@ -120,6 +123,7 @@ end)
 local passing = {
   { "the minimum", base(), "Region=cn-shanghai&TaskId=task-1" },
   { "a full update", H.update_params(), "RepeatNumber=-1" },
+  { "TaskId with other non-ASCII letters", base { TaskId = "任务-é-\226\128\139" }, "TaskId=%E4%BB%BB%E5%8A%A1-%C3%A9-%E2%80%8B" },
   { "TaskId of 128 bytes", base { TaskId = ("x"):rep(128) }, "TaskId=" .. ("x"):rep(128) },
   { "every task region", base { Region = "ap-southeast-5" }, "Region=ap-southeast-5" },
   { "RegionId", base { RegionId = "cn-beijing" }, "RegionId=cn-beijing" },

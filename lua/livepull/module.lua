@@ -19,7 +19,7 @@ local function config_key(config)
   local parts = {}
   for i, k in ipairs(keys) do
     local v = config[k]
-    parts[i] = k .. "=" .. type(v) .. ":" .. tostring(v)
+    parts[i] = k .. "=" .. type(v) .. ":" .. (type(v) == "number" and ("%.17g"):format(v) or tostring(v))
   end
   return table.concat(parts, "\0")
 end

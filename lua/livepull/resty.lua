@@ -60,8 +60,9 @@ function M.new(config)
   local client, err = safe.new(config)
   if not client then return nil, err end
   local s = client:settings()
-  local scheme, host, port = s.base_url:match("^(https?)://(.-):?(%d*)$")
-  host = host:gsub("^%[(.*)%]$", "%1")   -- cosockets take IPv6 addresses without brackets
+  -- base_url is scheme://host[:port], host possibly a bracketed IPv6 address
+  local scheme, host, port = s.base_url:match("^(https?)://%[([^%]]+)%]:?(%d*)$")
+  if not scheme then scheme, host, port = s.base_url:match("^(https?)://([^:]+):?(%d*)$") end
   local self = setmetatable({
     core = client, settings = s, scheme = scheme, host = host,
     port = tonumber(port) or (scheme == "https" and 443 or 80),
@@ -85,9 +86,10 @@ end
 local function receive_headers(sock)
   local line, err = sock:receive("*l")
   if not line then return nil, err end
-  local status = tonumber(line:match("^HTTP/%d%.%d (%d%d%d)"))
+  local version, code = line:match("^HTTP/(%d%.%d) (%d%d%d)")
+  local status = tonumber(code)
   if not status then return nil, "bad status line" end
-  local headers = {}
+  local headers = { ["@version"] = version }   -- not a header name: '@' cannot be one
   while true do
     line, err = sock:receive("*l")
     if not line then return nil, err end
@@ -98,16 +100,23 @@ local function receive_headers(sock)
   return status, headers
 end
 
--- The body by Content-Length, chunks, or until close; never more than limit.
-local function receive_body(sock, headers, limit)
-  local length = tonumber(headers["content-length"])
-  if length then
+-- The body by chunks, Content-Length, or until close; never more than
+-- limit. deadline() sets the socket's timeout to the time the call has left.
+local function receive_body(sock, headers, limit, deadline)
+  local chunked = (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true)
+  local length_text = headers["content-length"]
+  if length_text and not chunked then   -- chunked framing wins when both are sent
+    if not length_text:match("^%d+$") then return nil, "bad content-length" end
+    local length = tonumber(length_text)
     if length > limit then return nil, "too large" end
+    if length == 0 then return "" end
+    if not deadline() then return nil, "timeout" end
     return sock:receive(length)
   end
-  if (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
+  if chunked then
     local parts, total = {}, 0
     while true do
+      if not deadline() then return nil, "timeout" end
       local size_line, err = sock:receive("*l")
       if not size_line then return nil, err end
       local hex = size_line:match("^%x+")
@@ -128,6 +137,7 @@ local function receive_body(sock, headers, limit)
   end
   local parts, total = {}, 0   -- no length: the body ends when the server closes
   while true do
+    if not deadline() then return nil, "timeout" end
     local data, err, partial = sock:receive(8192)
     data = data or partial
     if data and #data > 0 then
@@ -156,16 +166,25 @@ local function classify(err, stage)
   return transport_error("ReceiveError", stage .. " failed: " .. tostring(err), true)
 end
 
--- One HTTP exchange over a pooled cosocket: status, headers, body or nil, err.
-function Client:exchange(req)
+-- One HTTP exchange over a pooled cosocket: status, headers, body or nil,
+-- nil, nil, err. `timeout` bounds the whole exchange, as in the native path.
+function Client:exchange(req, fresh)
   local s = self.settings
   local sock = tcp()
-  local total_ms = s.timeout * 1000
-  sock:settimeouts(s.connect_timeout * 1000, total_ms, total_ms)
+  local stop_at = now() + s.timeout
+  local function deadline()   -- the time left, applied to the socket; false when none is
+    local left = stop_at - now()
+    if left <= 0 then return false end
+    sock:settimeout(math.max(1, math.floor(left * 1000)))
+    return true
+  end
+  sock:settimeouts(s.connect_timeout * 1000, s.timeout * 1000, s.timeout * 1000)
   local pool = ("livepull:%s:%s:%d"):format(self.scheme, self.host, self.port)
   local ok, err = sock:connect(self.host, self.port, { pool = pool })
   if not ok then return nil, nil, nil, classify(err, "connect") end
-  if self.scheme == "https" and sock:getreusedtimes() == 0 then
+  local reused = sock:getreusedtimes() > 0
+  if self.scheme == "https" and not reused then
+    if not deadline() then sock:close(); return nil, nil, nil, classify("timeout", "tls") end
     ok, err = sock:sslhandshake(nil, self.host, true)
     if not ok then sock:close(); return nil, nil, nil, classify(err, "tls") end
   end
@@ -175,12 +194,25 @@ function Client:exchange(req)
   if req.method == "POST" then lines[#lines + 1] = "content-length: " .. #req.body end
   lines[#lines + 1] = ""
   lines[#lines + 1] = req.body
-  ok, err = sock:send(table.concat(lines, "\r\n"))
-  if not ok then sock:close(); return nil, nil, nil, classify(err, "send") end
-  local status, headers = receive_headers(sock)
-  if not status then sock:close(); return nil, nil, nil, classify(headers, "status") end
+  local status, headers
+  if deadline() then
+    ok, err = sock:send(table.concat(lines, "\r\n"))
+    if ok then
+      if deadline() then status, headers = receive_headers(sock) else headers = "timeout" end
+    end
+  else
+    err = "timeout"
+  end
+  if not status then
+    sock:close()
+    local why = err or headers
+    -- A kept-alive connection the server had already closed: it never read
+    -- the request, so one fresh connection is not a retry (libcurl does the same).
+    if reused and not fresh and why ~= "timeout" then return self:exchange(req, true) end
+    return nil, nil, nil, classify(why, ok and "status" or "send")
+  end
   local body
-  body, err = receive_body(sock, headers, s.max_response_bytes)
+  body, err = receive_body(sock, headers, s.max_response_bytes, deadline)
   if not body then
     sock:close()
     if err == "too large" then
@@ -188,10 +220,18 @@ function Client:exchange(req)
         ("the response body is larger than max_response_bytes (%d bytes)"):format(s.max_response_bytes),
         { status = status })
     end
+    if err == "bad content-length" then
+      return nil, nil, nil, core.error("protocol", "InvalidResponse", "the answer's Content-Length is not a number",
+        { status = status })
+    end
     return nil, nil, nil, classify(err, "body")
   end
-  if (headers.connection or ""):lower() == "close" then sock:close()
-  else sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL) end
+  local connection = (headers.connection or ""):lower()
+  if connection == "close" or (headers["@version"] == "1.0" and connection ~= "keep-alive") then
+    sock:close()
+  else
+    sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL)
+  end
   return status, headers, body
 end
 

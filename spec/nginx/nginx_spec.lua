@@ -133,6 +133,14 @@ for _, scheme in ipairs { "http", "https" } do
       H.run("sleep 2")
     end)
 
+    it("a body that never ends stops at the call's timeout, not per read", function()
+      emu.faults { { kind = "endless", count = 3 } }
+      local t0 = uptime()
+      local res = get(nginx.url .. "/update?timeout=0.5&task=" .. TASK)
+      assert.are.same({ "transport", "Timeout" }, { res.error.kind, res.error.code })
+      assert.is_true(uptime() - t0 < 3, "took " .. (uptime() - t0))
+    end)
+
     it("4 workers hammering updates stay under the shared 10 QPS: zero throttling at the emulator", function()
       local procs = {}
       local t0 = uptime()

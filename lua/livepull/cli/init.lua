@@ -174,6 +174,7 @@ local function parse_args(argv)
       elseif client_flags[name] then
         local c = client_flags[name]
         if c[3] == "boolean" then
+          if inline then error(usage_error("--" .. name .. " takes no value"), 0) end
           args.options[c[2]] = true
         elseif c[3] == "number" then
           local v = value()
@@ -183,6 +184,7 @@ local function parse_args(argv)
         end
       elseif behaviour[name] then
         if name == "dry-run" or name == "idempotent" or name == "help" then
+          if inline then error(usage_error("--" .. name .. " takes no value"), 0) end
           args.flags[name] = true
         else
           args.flags[name] = value()
@@ -203,17 +205,33 @@ local function parse_args(argv)
   return args
 end
 
--- Flags first, then the profile, then (left to the library) the environment.
+-- Credentials come whole from one place: the flags, else a profile (named,
+-- or the file's current one when the environment has none), else (left to
+-- the library) the environment. A token is never borrowed from elsewhere:
+-- security_token = false tells the library not to read the environment's.
 local function client_options(args)
   local opts = {}
   for k, v in pairs(args.options) do opts[k] = v end
-  if opts.access_key_id and opts.access_key_secret then return opts end
+  if (opts.access_key_id == nil) ~= (opts.access_key_secret == nil) then
+    return nil, usage_error("--access-key-id and --access-key-secret go together")
+  end
+  if opts.access_key_id then
+    if opts.security_token == nil then opts.security_token = false end
+    return opts
+  end
+  if opts.security_token ~= nil then
+    return nil, usage_error("--security-token goes with --access-key-id and --access-key-secret")
+  end
   local name = args.flags.profile or os.getenv("ALIBABA_CLOUD_PROFILE")
   local from_env = os.getenv("ALIBABA_CLOUD_ACCESS_KEY_ID") and os.getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
   if name or not from_env then
     local p, why = profile.load(name)
     if not p then return nil, { kind = "config", code = "InvalidProfile", field = "profile", message = why } end
-    for k, v in pairs(p) do if opts[k] == nil then opts[k] = v end end
+    if p.access_key_id and p.access_key_secret then
+      opts.access_key_id, opts.access_key_secret = p.access_key_id, p.access_key_secret
+      opts.security_token = p.security_token or false
+    end
+    if opts.region_id == nil then opts.region_id = p.region_id end
   end
   return opts
 end
@@ -340,7 +358,7 @@ function M.main(argv, io_)
   local opts, perr = client_options(args)
   if not opts then
     io_.stderr:write(to_json(perr), "\n")
-    return M.EXIT.config
+    return exit_code(perr)
   end
   local client, cerr = livepull.new(opts)
   if not client then
