@@ -349,6 +349,41 @@ static int open_session(lp_client *c, lp_error *err) {
   return lp_session_open(&c->session, &o, err);
 }
 
+/* The service's SignatureDoesNotMatch message quotes its string to sign,
+ * which for HMAC-SHA1 holds the STS token (percent-encoded twice): the
+ * error on the stack gets the token, in any of its three spellings, replaced. */
+static void scrub_token(lua_State *L, lp_client *c) {
+  const char *token = c->cfg.security_token;
+  if (!token) return;
+  lua_getfield(L, -1, "message");
+  if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); return; }
+  /* The three spellings, NUL-separated in the client's scratch buffers (the
+   * request is sent by now): they, not this function, own the memory if a
+   * Lua error strikes below. */
+  size_t at[3];
+  lp_buf_reset(&c->url);   /* the once-encoded token, to encode again */
+  lp_percent_encode(&c->url, token, strlen(token));
+  lp_buf_reset(&c->line);
+  at[0] = 0;
+  lp_buf_add(&c->line, token, strlen(token) + 1);
+  at[1] = c->line.len;
+  lp_buf_add(&c->line, c->url.data, c->url.len);
+  lp_buf_addchar(&c->line, '\0');
+  at[2] = c->line.len;
+  lp_percent_encode(&c->line, c->url.data, c->url.len);
+  if (!lp_buf_ok(&c->url) || !lp_buf_cstr(&c->line)) { lua_pop(L, 1); return; }
+  int changed = 0;
+  for (int i = 2; i >= 0; i--) {   /* the longest spelling first */
+    const char *form = c->line.data + at[i];
+    if (!strstr(lua_tostring(L, -1), form)) continue;
+    luaL_gsub(L, lua_tostring(L, -1), form, "<redacted>");
+    lua_remove(L, -2);
+    changed = 1;
+  }
+  if (changed) lua_setfield(L, -2, "message");
+  else lua_pop(L, 1);
+}
+
 /* One attempt: pace, sign, send, parse. Pushes the result (returns 1) or an
  * error table (returns 0). */
 static int attempt(lua_State *L, lp_client *c, const lp_operation *op) {
@@ -363,8 +398,11 @@ static int attempt(lua_State *L, lp_client *c, const lp_operation *op) {
   int rc = lp_session_perform(&c->session, op->http_method, c->url.data, headers, &err);
   if (rc != 0) goto failed;
   lp_answer *a = &c->session.answer;
-  return lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
-                          a->request_id[0] ? a->request_id : NULL);
+  if (lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
+                       a->request_id[0] ? a->request_id : NULL))
+    return 1;
+  scrub_token(L, c);
+  return 0;
 failed:
   lp_error_push(L, &err);
   return 0;
@@ -434,6 +472,7 @@ static int client_parse(lua_State *L) {
     return luaL_argerror(L, 3, "a table of headers or nil");
   }
   if (lp_response_push(L, (long)status, body, len, request_id)) return 1;
+  if (!c->closed) scrub_token(L, c);
   return lp_fail(L, c->safe);
 }
 

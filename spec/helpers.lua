@@ -9,6 +9,9 @@ H.SECRET = "spec-Secret-5e9b1c7d2a"   -- grep target: must never show up in outp
 H.STS_KEY_ID = "STS.SpecKey"
 H.STS_SECRET = "sts-Secret-8f3a"
 H.STS_TOKEN = "CAIS-spec-token-31337"
+H.STS2_KEY_ID = "STS.SpecKey2"   -- a token that percent-encoding changes
+H.STS2_SECRET = "sts2-Secret-77c1"
+H.STS2_TOKEN = "CAIS+spec/token=2"
 
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 H.sh_quote = sh_quote
@@ -71,6 +74,7 @@ function H.start_emulator(opts)
     "--port", "0",
     "--access-key", H.KEY_ID .. ":" .. H.SECRET,
     "--access-key", H.STS_KEY_ID .. ":" .. H.STS_SECRET .. ":" .. H.STS_TOKEN,
+    "--access-key", H.STS2_KEY_ID .. ":" .. H.STS2_SECRET .. ":" .. H.STS2_TOKEN,
     "--seed", "tools/emulator-seed.json",
     "--log", opts.log or H.log_file(),
   }

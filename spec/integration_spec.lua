@@ -142,6 +142,19 @@ for _, scheme in ipairs { "http", "https" } do
       assert.truthy(v1.message:find("server string to sign is:GET&%2F&", 1, true))
     end)
 
+    it("SignatureDoesNotMatch with HMAC-SHA1 and STS: the quoted string to sign has the token redacted", function()
+      local c = client { access_key_id = H.STS2_KEY_ID, access_key_secret = "Wrong-" .. H.STS2_SECRET,
+        security_token = H.STS2_TOKEN, signature_algorithm = "HMAC-SHA1" }
+      local err = expect_error(function() c:update(H.update_params()) end, "api", "SignatureDoesNotMatch")
+      assert.truthy(err.message:find("SecurityToken%3D<redacted>", 1, true), err.message)
+      for _, form in ipairs { H.STS2_TOKEN, "CAIS%2Bspec%2Ftoken%3D2", "CAIS%252Bspec%252Ftoken%253D2" } do
+        assert.is_nil(err.message:find(form, 1, true), form)
+      end
+      -- and the same request with the right secret works: the token itself was fine
+      assert.are.equal(0, client { access_key_id = H.STS2_KEY_ID, access_key_secret = H.STS2_SECRET,
+        security_token = H.STS2_TOKEN, signature_algorithm = "HMAC-SHA1" }:update(H.update_params()).RetCode)
+    end)
+
     it("SignatureNonceUsed when a nonce is replayed", function()
       local c = client()
       local req = c:prepare("UpdateLivePullToPush", H.update_params(), { nonce = "replayed-nonce-1" })
