@@ -408,6 +408,27 @@ failed:
   return 0;
 }
 
+/* The retry decision both transports share: 1 with *wait set when the
+ * error at err_idx (after attempt n of op; op NULL: unknown) is worth
+ * another attempt, else 0. Only an answer carries the server's hint, in
+ * hints; a transport failure has none. */
+static int retry_wait(lua_State *L, lp_client *c, int err_idx, long long n, const lp_operation *op,
+                      const lp_answer *hints, double *wait) {
+  lua_getfield(L, err_idx, "retryable");
+  int retryable = lua_toboolean(L, -1);
+  lua_getfield(L, err_idx, "code");
+  const char *code = lua_tostring(L, -1);
+  int throttled = code && strncmp(code, "Throttling", 10) == 0;
+  int repeatable = !op || op->idempotent || lp_surely_not_processed(code);
+  lua_getfield(L, err_idx, "kind");
+  int answered = lua_tostring(L, -1) && strcmp(lua_tostring(L, -1), "transport") != 0;
+  lua_pop(L, 3);   /* the strings were only compared above */
+  if (!retryable || !repeatable || n >= c->retry.max_attempts) return 0;
+  double hint = answered && hints ? lp_answer_retry_hint(hints) : -1;
+  *wait = lp_backoff(&c->retry, (int)n, throttled, hint, next_random(c));
+  return 1;
+}
+
 /* A call: validated once, then attempted until it succeeds, fails for good
  * or runs out of attempts. Pushes the result or fails with the last error,
  * which carries `attempts`. */
@@ -419,20 +440,10 @@ static int send_request(lua_State *L, lp_client *c, const lp_operation *op, int 
     if (attempt(L, c, op)) return 1;
     lua_pushinteger(L, n);
     lua_setfield(L, -2, "attempts");
-    lua_getfield(L, -1, "retryable");
-    int retryable = lua_toboolean(L, -1);
-    lua_getfield(L, -2, "code");
-    const char *code = lua_tostring(L, -1);
-    int throttled = code && strncmp(code, "Throttling", 10) == 0;
-    int repeatable = op->idempotent || lp_surely_not_processed(code);
-    lua_pop(L, 2);
-    if (!retryable || !repeatable || n >= c->retry.max_attempts) return lp_fail(L, c->safe);
-    /* Only api answers carry a hint; a transport failure leaves none. */
-    lua_getfield(L, -1, "kind");
-    int answered = lua_tostring(L, -1) && strcmp(lua_tostring(L, -1), "transport") != 0;
-    lua_pop(L, 2);   /* the kind, and this attempt's error */
-    double hint = answered ? lp_answer_retry_hint(&c->session.answer) : -1;
-    lp_sleep(lp_backoff(&c->retry, n, throttled, hint, next_random(c)));
+    double wait;
+    if (!retry_wait(L, c, lua_gettop(L), n, op, &c->session.answer, &wait)) return lp_fail(L, c->safe);
+    lua_pop(L, 1);   /* this attempt's error */
+    lp_sleep(wait);
   }
 }
 
@@ -513,18 +524,6 @@ static int client_backoff(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   long long n = 0;
   if (lp_check_integer(L, 3, &n) != 0 || n < 1) return luaL_argerror(L, 3, "an attempt number from 1");
-  lua_getfield(L, 2, "retryable");
-  int retryable = lua_toboolean(L, -1);
-  lua_getfield(L, 2, "code");
-  const char *code = lua_tostring(L, -1);
-  int throttled = code && strncmp(code, "Throttling", 10) == 0;
-  const lp_operation *op = lp_operation_find(luaL_optstring(L, 5, ""));
-  int repeatable = !op || op->idempotent || lp_surely_not_processed(code);
-  lua_pop(L, 2);
-  if (!retryable || !repeatable || n >= c->retry.max_attempts) {
-    lua_pushnil(L);
-    return 1;
-  }
   lp_answer hints;
   memset(&hints, 0, sizeof hints);
   if (lua_type(L, 4) == LUA_TTABLE) {
@@ -539,7 +538,11 @@ static int client_backoff(lua_State *L) {
       lua_pop(L, 1);
     }
   }
-  lua_pushnumber(L, lp_backoff(&c->retry, (int)n, throttled, lp_answer_retry_hint(&hints), next_random(c)));
+  double wait;
+  if (retry_wait(L, c, 2, n, lp_operation_find(luaL_optstring(L, 5, "")), &hints, &wait))
+    lua_pushnumber(L, wait);
+  else
+    lua_pushnil(L);
   return 1;
 }
 
