@@ -14,6 +14,7 @@
 #include "validate.h"
 
 #define LP_VERSION "0.1.0"
+#define LP_DEFAULT_HOST "live.aliyuncs.com"
 #define FAIL(code, field, ...) (lp_error_set(err, "config", code, field, __VA_ARGS__), -1)
 
 typedef enum {
@@ -304,7 +305,7 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
                 "no credentials: set access_key_id and access_key_secret, or the environment "
                 "variables ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET");
 
-  const char *scheme = "https", *auth = "live.aliyuncs.com";
+  const char *scheme = "https", *auth = LP_DEFAULT_HOST;
   size_t auth_len = strlen(auth);
   int insecure = v[O_INSECURE].given && v[O_INSECURE].num != 0;
   if (v[O_ENDPOINT].given &&
@@ -369,4 +370,38 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   cfg->rate_limit = num[O_RATE_LIMIT];
   cfg->rate_burst = num[O_RATE_BURST];
   return 0;
+}
+
+/* core.options(): { {name, type, default, env, rule}... } straight from the
+ * option table, for the docs spec, the man page and shell completion. */
+int lp_config_options(lua_State *L) {
+  static const char *const type_names[] = {
+    [OPT_CREDENTIAL] = "string", [OPT_TEXT] = "string", [OPT_ENDPOINT] = "string",
+    [OPT_REGION_ID] = "string", [OPT_ALGORITHM] = "string", [OPT_NUMBER] = "number",
+    [OPT_BOOL] = "boolean",
+  };
+  lua_createtable(L, O_COUNT, 0);
+  for (int i = 0; i < O_COUNT; i++) {
+    const option *o = &options[i];
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, o->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, type_names[o->kind]);
+    lua_setfield(L, -2, "type");
+    if (o->env) { lua_pushstring(L, o->env); lua_setfield(L, -2, "env"); }
+    if (o->kind == OPT_ENDPOINT) lua_pushliteral(L, "https://" LP_DEFAULT_HOST);
+    else if (o->kind == OPT_ALGORITHM) lua_pushstring(L, algorithm_names[0]);
+    else if (o->kind == OPT_BOOL) lua_pushboolean(L, 0);
+    else lua_pushnil(L);
+    for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++) {
+      if (numbers[k].option != i) continue;
+      lua_pop(L, 1);
+      lua_pushnumber(L, numbers[k].fallback);
+      lua_pushstring(L, numbers[k].rule);
+      lua_setfield(L, -3, "rule");
+    }
+    lua_setfield(L, -2, "default");
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
 }

@@ -4,6 +4,7 @@
 
 #include "client.h"
 #include "compat.h"
+#include "config.h"
 #include "error.h"
 #include "fields.h"
 #include "policy.h"
@@ -237,7 +238,7 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
   record_runtime(L);
   static const luaL_Reg functions[] = {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
-    {"operations", core_operations}, {"fields", core_fields},
+    {"operations", core_operations}, {"fields", core_fields}, {"options", lp_config_options},
     {"client_methods", core_client_methods}, {"error", core_error},
     {"bucket_take", core_bucket_take}, {NULL, NULL},
   };
