@@ -1,6 +1,8 @@
-/* The few Lua C API differences between Lua 5.4 and the Lua 5.1 ABI that
- * LuaJIT 2.1 (nginx's Lua) speaks, so every other file is written once.
- * Built against 5.1 headers (PUC's or LuaJIT's), the module loads in LuaJIT. */
+/* The few Lua C API differences between Lua 5.1, 5.2, 5.3, 5.4 and the 5.1
+ * ABI that LuaJIT 2.1 (nginx's Lua) speaks, so every other file is written
+ * once. Built against 5.1 headers (PUC's or LuaJIT's), the module loads in
+ * LuaJIT. 5.1, 5.2 and LuaJIT have no integer subtype (LP_HAS_INTEGERS 0):
+ * integers are checked on the double (validate.c), answers stay doubles. */
 #ifndef LIVEPULL_COMPAT_H
 #define LIVEPULL_COMPAT_H
 

@@ -1,6 +1,8 @@
 /* luaopen_livepull_core: the C half of require "livepull". The Lua front
  * modules (lua/livepull/) build the public raising and safe APIs on it. */
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "compat.h"
@@ -133,6 +135,14 @@ static int core_bucket_take(lua_State *L) {
   return 3;
 }
 
+/* core.isatty(fd): whether fd is a terminal. The command asks here rather
+ * than spawning a shell for `[ -t 2 ]` on every run. */
+static int core_isatty(lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  lua_pushboolean(L, fd >= 0 && fd <= INT_MAX && isatty((int)fd) == 1);
+  return 1;
+}
+
 static int core_is_error(lua_State *L) {
   lua_pushboolean(L, lp_error_is(L, 1));
   return 1;
@@ -240,7 +250,7 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
     {"operations", core_operations}, {"fields", core_fields}, {"options", lp_config_options},
     {"client_methods", core_client_methods}, {"error", core_error},
-    {"bucket_take", core_bucket_take}, {NULL, NULL},
+    {"bucket_take", core_bucket_take}, {"isatty", core_isatty}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

@@ -13,7 +13,7 @@ local found, bytes = 0, 0
 for _, name in ipairs(files) do
   local f = io.open(name, "rb")
   if f then
-    local text = f:read("a")
+    local text = f:read("*a")
     f:close()
     bytes = bytes + #text
     for _, secret in ipairs { H.SECRET, H.STS_SECRET, H.STS_TOKEN, H.STS2_SECRET, H.STS2_TOKEN } do

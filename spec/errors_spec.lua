@@ -173,6 +173,17 @@ describe("parse (the sans-I/O end)", function()
       assert.are.equal("integer", math.type(res.TaskList[1].TaskStatus))
       assert.are.equal("float", math.type(res.TaskList[1].CurrentOffset))
     end
+    -- Every flavour prints them as whole numbers (5.1, 5.2, LuaJIT: %.14g doubles).
+    assert.are.equal("0", tostring(res.RetCode))
+    assert.are.equal("1", tostring(res.TaskList[1].TaskStatus))
+  end)
+
+  it("on Lua 5.1, 5.2 and LuaJIT, answers' whole numbers are doubles with whole values", function()
+    if math.type then return end   -- 5.3 and 5.4: the integer subtype, checked above
+    local res = c:parse(200, nil, '{"RequestId":"R","RetCode":0,"Total":2147483648,"PageSize":100}')
+    assert.are.equal("number", type(res.Total))
+    assert.are.equal(2147483648, res.Total)
+    assert.are.equal(math.floor(res.PageSize), res.PageSize)
   end)
 
   it("takes the request ID from the header when the body has none", function()

@@ -31,10 +31,44 @@ H.run = run
 -- A shell command running `code` in a fresh process of the Lua this spec
 -- runs under, with the source tree's modules and this flavor's core.so.
 function H.lua_command(code)
-  local lua = os.getenv("LIVEPULL_LUA_BIN") or "lua5.4"
+  local lua = H.LUA
   local cpath = os.getenv("LIVEPULL_CPATH") or "build/?.so"
   return ("%s -e %s"):format(lua, sh_quote(("package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; " ..
     "package.cpath = %q .. ';' .. package.cpath; "):format(cpath) .. code))
+end
+
+-- The Lua this spec runs under (ctest sets it per flavour) and its ABI
+-- version, which names luarocks' --lua-version and the install folders.
+H.LUA = os.getenv("LIVEPULL_LUA_BIN") or "lua5.4"
+H.LUA_ABI = H.LUA == "luajit" and "5.1" or H.LUA:match("^lua(5%.%d)$") or "5.4"
+
+-- A luarocks command line for that Lua. For LuaJIT a private config makes
+-- luarocks build against LuaJIT's headers and wrap commands with luajit
+-- (by default --lua-version 5.1 means PUC Lua 5.1).
+function H.luarocks(args)
+  local prefix = ""
+  if H.LUA == "luajit" then
+    local config = os.tmpname()
+    local f = assert(io.open(config, "w"))
+    f:write('lua_interpreter = "luajit"\n', 'variables = { LUA_INCDIR = "/usr/include/luajit-2.1" }\n')
+    f:close()
+    prefix = "LUAROCKS_CONFIG=" .. sh_quote(config) .. " "
+  end
+  return prefix .. "luarocks --lua-version " .. H.LUA_ABI .. " " .. args
+end
+
+-- luarocks make of the rockspec into tree, from a private copy of the
+-- sources: luarocks builds in <source>/build.luarocks, which specs running
+-- side by side (one per Lua) would otherwise share. Returns log, ok.
+function H.luarocks_make(tree, rockspec)
+  local src = H.tmpdir()
+  local log, ok = run(("tar --exclude='./build*' --exclude=./.git -cf - . | tar -xf - -C %s 2>&1"):format(sh_quote(src)))
+  if ok then
+    log, ok = run(("cd %s && %s 2>&1"):format(sh_quote(src),
+      H.luarocks(("make --deps-mode=none --tree %s %s"):format(sh_quote(tree), rockspec or "livepull-scm-1.rockspec"))))
+  end
+  run("rm -rf " .. sh_quote(src))
+  return log, ok
 end
 
 function H.tmpdir()

@@ -9,6 +9,9 @@ local progress = require "livepull.cli.progress"
 
 local M = {}
 
+-- Lua 5.1, 5.2 and LuaJIT have no integer subtype: their numbers stay doubles.
+local tointeger = math.tointeger or function() return nil end
+
 M.EXIT = { ok = 0, usage = 2, validation = 3, config = 4, transport = 5, api = 6, protocol = 7, batch = 8 }
 
 -- Client options as flags: { flag, option, kind }.
@@ -68,10 +71,10 @@ local function usage_error(message)
 end
 
 local function read_file(path, stdin)
-  if path == "-" then return stdin:read("a") end
+  if path == "-" then return stdin:read("*a") end
   local f, why = io.open(path, "rb")
   if not f then return nil, why end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return text
 end
@@ -167,7 +170,7 @@ local function parse_args(argv)
           list[#list + 1] = v
           args.params[f.name] = list
         elseif f.type == "integer" or (f.type == "time" and v:match("^%-?%d+$")) then
-          args.params[f.name] = math.tointeger(tonumber(v)) or tonumber(v) or v   -- the library says what is wrong
+          args.params[f.name] = tointeger(tonumber(v)) or tonumber(v) or v   -- the library says what is wrong
         else
           args.params[f.name] = v
         end
@@ -261,7 +264,7 @@ local function normalized(name, v)
     return os.date("!%Y-%m-%dT%H:%M:%SZ", v)
   end
   if type(v) == "table" then return to_json(v) end
-  if type(v) == "number" then return tostring(math.tointeger(v) or v) end
+  if type(v) == "number" then return tostring(tointeger(v) or v) end
   return v
 end
 
@@ -332,7 +335,7 @@ end
 -- main(argv, io_) -> exit code. io_ = { stdin, stdout, stderr, stderr_is_tty } for tests.
 function M.main(argv, io_)
   io_ = io_ or { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr,
-                 stderr_is_tty = os.execute("[ -t 2 ]") == true }
+                 stderr_is_tty = core.isatty(2) }
   local args, uerr = parse_args(argv)
   if not args then
     io_.stderr:write(to_json(uerr), "\n")

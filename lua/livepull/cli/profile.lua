@@ -18,7 +18,7 @@ function M.load(name, path)
     if name then return nil, "profile \"" .. name .. "\" asked for, but " .. path .. " does not exist" end
     return {}
   end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local doc = cjson.decode(text)
   if type(doc) ~= "table" or type(doc.profiles) ~= "table" then

@@ -6,7 +6,7 @@ M.__index = M
 local function clock()
   local f = io.open("/proc/uptime")
   if not f then return os.time() end
-  local t = tonumber(f:read("a"):match("^(%S+)"))
+  local t = tonumber(f:read("*a"):match("^(%S+)"))
   f:close()
   return t
 end
