@@ -12,8 +12,8 @@
 
 #include "encode.h"
 #include "validate.h"
+#include "version.h"
 
-#define LP_VERSION "0.1.0"
 #define LP_DEFAULT_HOST "live.aliyuncs.com"
 #define FAIL(code, field, ...) (lp_error_set(err, "config", code, field, __VA_ARGS__), -1)
 

@@ -13,6 +13,7 @@
 #include "response.h"
 #include "session.h"
 #include "sign.h"
+#include "version.h"
 
 #define LP_SIGNWORK_MT "livepull.signwork"
 
@@ -262,7 +263,7 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
   }
   lua_pop(L, 1);
   lp_newlib(L, functions);
-  lua_pushliteral(L, "0.1.0");
+  lua_pushliteral(L, LP_VERSION);
   lua_setfield(L, -2, "version");
   return 1;
 }

@@ -1,0 +1,42 @@
+rockspec_format = "3.0"
+package = "livepull"
+version = "0.1.0-1"
+-- The release archive: tools/source-rock makes it from the release commit
+-- (git archive), points a copy of this rockspec at it and runs luarocks pack,
+-- giving livepull-0.1.0-1.src.rock, which builds offline.
+source = {
+  url = "file://livepull-0.1.0.tar.gz",
+  dir = "livepull-0.1.0",
+}
+description = {
+  summary = "Validated, natively signed and sent ApsaraVideo Live pull-to-push calls from Lua",
+  detailed = [[
+livepull.update{...} turns a Lua table into a validated UpdateLivePullToPush
+request, signs it with OpenSSL (ACS3-HMAC-SHA256 or HMAC-SHA1), sends it with
+libcurl over a kept-alive connection and returns the JSON answer as a table.
+]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1",
+  -- lua-cjson is required at run time; on Debian it comes from the lua-cjson package.
+}
+external_dependencies = {
+  CURL = { library = "curl" },
+  OPENSSL = { library = "crypto" },
+}
+build = {
+  type = "cmake",
+  variables = {
+    CMAKE_BUILD_TYPE = "Release",
+    LUA_INCDIR = "$(LUA_INCDIR)",   -- the headers of the Lua luarocks runs for: 5.4, or 5.1 for LuaJIT
+    CMAKE_INSTALL_PREFIX = "$(PREFIX)",
+    LIVEPULL_INSTALL_CMOD = "$(LIBDIR)",
+    LIVEPULL_INSTALL_LMOD = "$(LUADIR)",
+    LIVEPULL_INSTALL_BIN = "",   -- luarocks installs the command itself (below), with a wrapper
+    BUILD_TESTING = "OFF",
+  },
+  install = {
+    bin = { livepull = "bin/livepull" },
+  },
+}
