@@ -30,8 +30,10 @@ build = {
     LIVEPULL_INSTALL_CMOD = "$(LIBDIR)",
     LIVEPULL_INSTALL_LMOD = "$(LUADIR)",
     LIVEPULL_INSTALL_BIN = "",   -- luarocks installs the command itself (below), with a wrapper
+    LIVEPULL_INSTALL_MAN = "",   -- the rock keeps doc/ (luarocks doc livepull)
     BUILD_TESTING = "OFF",
   },
+  copy_directories = { "doc", "docs" },
   install = {
     bin = { livepull = "bin/livepull" },
   },

@@ -372,7 +372,7 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   return 0;
 }
 
-/* core.options(): { {name, type, default, env, rule}... } straight from the
+/* core.options(): { {name, type, default, env, rule, choices}... } from the
  * option table, for the docs spec, the man page and shell completion. */
 int lp_config_options(lua_State *L) {
   static const char *const type_names[] = {
@@ -389,6 +389,14 @@ int lp_config_options(lua_State *L) {
     lua_pushstring(L, type_names[o->kind]);
     lua_setfield(L, -2, "type");
     if (o->env) { lua_pushstring(L, o->env); lua_setfield(L, -2, "env"); }
+    if (o->kind == OPT_ALGORITHM) {
+      lua_newtable(L);
+      for (int k = 0; algorithm_names[k]; k++) {
+        lua_pushstring(L, algorithm_names[k]);
+        lua_rawseti(L, -2, k + 1);
+      }
+      lua_setfield(L, -2, "choices");
+    }
     if (o->kind == OPT_ENDPOINT) lua_pushliteral(L, "https://" LP_DEFAULT_HOST);
     else if (o->kind == OPT_ALGORITHM) lua_pushstring(L, algorithm_names[0]);
     else if (o->kind == OPT_BOOL) lua_pushboolean(L, 0);

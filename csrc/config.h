@@ -28,7 +28,7 @@ typedef struct lp_config {
 int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, lp_error *err);
 void lp_config_free(lp_config *cfg);
 
-/* core.options(): the declared options with type, default and env. */
+/* core.options(): the declared options with type, default, env and choices. */
 int lp_config_options(lua_State *L);
 
 #endif

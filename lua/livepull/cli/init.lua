@@ -49,6 +49,8 @@ local function flag_of(name, is_list)
   return is_list and kebab:gsub("s$", "") or kebab
 end
 
+M.CLIENT_FLAGS, M.BEHAVIOUR_FLAGS, M.ORDER, M.flag_of = CLIENT_FLAGS, BEHAVIOUR_FLAGS, ORDER, flag_of   -- for cli/completion.lua
+
 -- JSON text; lua-cjson 2.1 writes "/" as "\/", which is valid but hard to read.
 local function to_json(v)
   local text = assert(cjson.encode(v))
@@ -336,6 +338,7 @@ end
 function M.main(argv, io_)
   io_ = io_ or { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr,
                  stderr_is_tty = core.isatty(2) }
+  if argv[1] == "completion" then return require("livepull.cli.completion").main(M, argv, io_) end
   local args, uerr = parse_args(argv)
   if not args then
     io_.stderr:write(to_json(uerr), "\n")
