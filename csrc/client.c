@@ -87,6 +87,15 @@ int lp_fail(lua_State *L, int safe) {
   return 2;
 }
 
+/* core.fail(client, err): raises err, or returns nil, err, as the client's
+ * own methods do (for failures found by the Lua front, e.g. client:tasks). */
+int lp_client_fail(lua_State *L) {
+  lp_client *c = (lp_client *)luaL_checkudata(L, 1, LP_CLIENT_MT);
+  luaL_argcheck(L, lp_error_is(L, 2), 2, "a livepull error table");
+  lua_settop(L, 2);
+  return lp_fail(L, c->safe);
+}
+
 static int fail_with(lua_State *L, int safe, const lp_error *e) {
   lp_error_push(L, e);
   return lp_fail(L, safe);
