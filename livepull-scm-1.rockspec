@@ -29,12 +29,14 @@ build = {
     CMAKE_INSTALL_PREFIX = "$(PREFIX)",
     LIVEPULL_INSTALL_CMOD = "$(LIBDIR)",
     LIVEPULL_INSTALL_LMOD = "$(LUADIR)",
-    LIVEPULL_INSTALL_BIN = "",   -- luarocks installs the command itself (below), with a wrapper
+    LIVEPULL_INSTALL_BIN = "$(BINDIR)",   -- the command, its shebang naming the Lua luarocks builds for
+    LIVEPULL_LUA_INTERPRETER = "$(LUA)",
     LIVEPULL_INSTALL_MAN = "",   -- the rock keeps doc/ (luarocks doc livepull)
     BUILD_TESTING = "OFF",
   },
   copy_directories = { "doc", "docs" },
-  install = {
-    bin = { livepull = "bin/livepull" },
-  },
 }
+-- Copied as it is, not wrapped: luarocks' wrapper script would run a shell
+-- and luarocks.loader (6-7 ms) on every start; the command finds its tree
+-- itself (bin/livepull).
+deploy = { wrap_bin_scripts = false }

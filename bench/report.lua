@@ -3,6 +3,7 @@
 -- the table (median, spread, ratio to the floor, target check) and writes it
 -- as JSON. bench/run starts it from the repository root under Lua 5.4:
 --   report.lua --mode full|short --out FILE --bin DIR --build DIR --endpoint URL [--luajit DIR]
+--              [--tree DIR] [--wrapped-tree DIR]   (the livepull command installed by luarocks)
 -- Exit status 1 only when a measurement broke; a missed target is not a failure.
 local opts = {}
 for i = 1, #arg, 2 do opts[arg[i]:gsub("^%-%-", "")] = arg[i + 1] end
@@ -19,6 +20,7 @@ local SIZES = {
   full = { runs = 5, prepare = 100000, update = 20000, cli = 200, memory = { 1000, 100000 } },
   short = { runs = 3, prepare = 20000, update = 3000, cli = 20, memory = { 1000, 5000 } },
 }
+local STARTS = 20   -- sequential invocations per start-up run (the issue's measure)
 local size = assert(SIZES[opts.mode], "--mode must be full or short")
 local KIB_PER_MIB = 1024
 
@@ -104,6 +106,12 @@ local TARGETS = {
     ratio = function(ns, floor_ns) return floor_ns / ns end,
     check = function(r) return r.vs_floor >= 0.8 end,
   },
+  startup = {
+    text = "<= 1.5x curl(1)",
+    of = "time",
+    ratio = function(ns, floor_ns) return ns / floor_ns end,
+    check = function(r) return r.vs_floor <= 1.5 end,
+  },
   memory = {
     text = "growth < 2 MiB",
     check = function(r) return r.rss_kb_2 - r.rss_kb_1 < 2 * KIB_PER_MIB end,
@@ -160,6 +168,40 @@ add { section = "round_trip", id = "cli", name = "curl(1) started per request (s
         if not os.execute(loop) then error("curl(1) loop failed", 0) end
         return { ns_per_call = (monotime() - t0) * 1e9 / size.cli }
       end }
+
+-- Start-up: one request per process, the way a shell playbook calls each
+-- command; bench/spawn starts them one after another with no shell between
+-- and no Lua search path in the environment (the command finds its tree).
+if opts.tree then
+  local clean = { "env", "-u", "LUA_PATH", "-u", "LUA_CPATH", "-u", "LUA_PATH_5_4", "-u", "LUA_CPATH_5_4",
+                  "-u", "LUA_INIT", "-u", "LUA_INIT_5_4" }
+  local function spawn(env, ...)
+    local argv = { table.unpack(clean) }
+    for _, a in ipairs(env) do argv[#argv + 1] = a end
+    for _, a in ipairs { opts.bin .. "/spawn", tostring(STARTS), ... } do argv[#argv + 1] = a end
+    return argv
+  end
+  local function command(tree)
+    return tree .. "/bin/livepull", "update", "--endpoint", opts.endpoint, "--access-key-id", W.access_key_id,
+      "--access-key-secret", W.access_key_secret, "--rate-limit", "0", "--task-id", W.params.TaskId,
+      "--region", W.params.Region, "--end-time", W.params.EndTime, "--callback-url", W.params.CallbackUrl,
+      "--source-url", W.params.SourceUrls[1], "--source-url", W.params.SourceUrls[2]
+  end
+  add { section = "startup", id = "curl start", name = "floor: curl(1), the same signed request",
+        argv = spawn({}, "curl", "-sSf", "-o", "/dev/null", "-H", "@" .. header_file, url) }
+  add { section = "startup", id = "cli start", name = "livepull update, installed by luarocks", floor = "curl start",
+        target = "startup", argv = spawn({}, command(opts.tree)) }
+  if opts["wrapped-tree"] then
+    add { section = "startup", id = "wrapped start", floor = "curl start",
+          name = "info: the same through luarocks' wrapper (sh + luarocks.loader)",
+          -- its loader reads the system's luarocks config, which does not know this tree:
+          -- the paths `luarocks path` would print (as for a tree of one's own)
+          argv = spawn({ "LUA_PATH_5_4=" .. opts["wrapped-tree"] .. "/share/lua/5.4/?.lua;"
+                           .. opts["wrapped-tree"] .. "/share/lua/5.4/?/init.lua;;",
+                         "LUA_CPATH_5_4=" .. opts["wrapped-tree"] .. "/lib/lua/5.4/?.so;;" },
+                       command(opts["wrapped-tree"])) }
+  end
+end
 
 local memory_rows = {}
 for _, m in ipairs {
@@ -302,6 +344,14 @@ print("  vs floor (both tables) = median over the rounds of the ratio between a 
 print()
 timing_table("round_trip", ("round trip: sequential updates (rate_limit = 0) over loopback to bench/fixed_server,"
                            .. " %s calls per run (curl(1): %d)"):format(commas(size.update), size.cli))
+
+if opts.tree then
+  timing_table("startup", ("start-up: %d sequential processes per run, each one update over a new loopback"
+                           .. " connection to bench/fixed_server"):format(STARTS))
+  print("  us/call = one whole process: exec, dynamic linking (libcurl, OpenSSL), Lua and the modules, the request.")
+  print("  The command's shebang runs its Lua directly; luarocks' wrapper runs sh, then Lua with luarocks.loader.")
+  print()
+end
 
 local mem_body = {}
 for _, row in ipairs(memory_rows) do

@@ -4,8 +4,6 @@
 local livepull = require "livepull.safe"
 local core = require "livepull.core"
 local cjson = require "cjson.safe"
-local profile = require "livepull.cli.profile"
-local progress = require "livepull.cli.progress"
 
 local M = {}
 
@@ -230,7 +228,7 @@ local function client_options(args)
   local name = args.flags.profile or os.getenv("ALIBABA_CLOUD_PROFILE")
   local from_env = os.getenv("ALIBABA_CLOUD_ACCESS_KEY_ID") and os.getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
   if name or not from_env then
-    local p, why = profile.load(name)
+    local p, why = require("livepull.cli.profile").load(name)   -- loaded only when a profile is read
     if not p then return nil, { kind = "config", code = "InvalidProfile", field = "profile", message = why } end
     if p.access_key_id and p.access_key_secret then
       opts.access_key_id, opts.access_key_secret = p.access_key_id, p.access_key_secret
@@ -314,7 +312,7 @@ local function run_batch(client, args, defaults, io_)
   for n, line in ipairs(lines) do
     if line:match("%S") then items[#items + 1] = { n = n, text = line } end
   end
-  local bar = io_.stderr_is_tty and progress.new(#items, io_.stderr) or nil
+  local bar = io_.stderr_is_tty and require("livepull.cli.progress").new(#items, io_.stderr) or nil
   local failed = 0
   for _, item in ipairs(items) do
     local params = cjson.decode(item.text)
