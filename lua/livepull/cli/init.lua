@@ -92,6 +92,7 @@ local function help(out, command)
     for _, name in ipairs(ORDER) do add(("  %-9s %s"):format(name, COMMANDS[name])) end
     add("")
     add("Run 'livepull COMMAND --help' for a command's parameter flags.")
+    add("'livepull completion bash' prints a bash completion script; 'livepull --version' the version.")
   else
     add(("usage: livepull %s [parameter flags] [options]   (%s)"):format(command, COMMANDS[command]))
     add("")
