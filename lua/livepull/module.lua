@@ -52,6 +52,9 @@ local function tasks(client, params)
   end
 end
 core.client_methods().tasks = tasks
+-- client:plan and client:apply (lua/livepull/plan.lua)
+local plan = require "livepull.plan"
+core.client_methods().plan, core.client_methods().apply = plan.plan, plan.apply
 
 return function(safe)
   local M = {
