@@ -205,6 +205,13 @@ describe("livepull plan and apply", function()
     local err
     code, out, err = livepull("apply --file " .. file .. " --prune")   -- which Region?
     assert.are.same({ 2, "InvalidArguments" }, { code, err.code })
+
+    -- an entry that fails still claims its task: never pruned
+    task("bad-entry")
+    file = write_json("prune2.json", { entry("bad-entry", { RetryInterval = 5 }) })
+    code, out = livepull("apply --file " .. file .. " --region " .. REGION .. " --prune")
+    assert.are.same({ 8, "RetryInterval", { "keep" } }, { code, out.failed[1].error.field, ids_of(out.deleted) })
+    assert.are.equal("bad-entry", emu.task("bad-entry").TaskId)
   end)
 
   it("a duplicate TaskName, in the file or in the account, is a usage error before any change", function()

@@ -39,7 +39,6 @@ local FIELDS = {
 }
 local CLASS_OF = {}
 for _, f in ipairs(FIELDS) do CLASS_OF[f.name] = f.class end
-M.FIELDS = FIELDS
 
 -- Normalizing: each kind gives a comparable key and the value to show (the request's shape:
 -- integers as integers, times as UTC text, lists as lists), or nil when the value does not fit.

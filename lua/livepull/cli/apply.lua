@@ -244,11 +244,12 @@ end
 local function settle(client, entry, account, own)
   local item = { TaskId = entry.TaskId, TaskName = entry.TaskName }
   local opts = { allow_restart = own["allow-restart"] == true }
-  local valid, verr = client:prepare(CREATE, without_task_id(entry))   -- every entry is a whole task
-  if not valid then return failed(item, verr) end
   local seen = account[entry.Region]
   local current
   if entry.TaskId then current = seen.by_id[entry.TaskId] else current = (seen.by_name[entry.TaskName] or {})[1] end
+  if current then item.TaskId = current.TaskId end   -- claimed even when the entry fails: never pruned
+  local valid, verr = client:prepare(CREATE, without_task_id(entry))   -- every entry is a whole task
+  if not valid then return failed(item, verr) end
   if not current then
     if entry.TaskId then   -- an unknown TaskId is never created: Describe says why
       local _, err = plan.check(client, entry, opts)
@@ -262,7 +263,6 @@ local function settle(client, entry, account, own)
   end
   local params = without_task_id(entry)
   params.TaskId = current.TaskId
-  item.TaskId = current.TaskId
   item.TaskName = item.TaskName or (type(current.TaskInfo) == "table" and current.TaskInfo.TaskName or nil)
   local p = plan.compute(current, params)   -- from the listing: no Describe for an equal task
   if #p.steps == 0 and not p.blocked then return { "unchanged" }, item end
@@ -276,6 +276,16 @@ local function settle(client, entry, account, own)
 end
 
 local SUMMARY = { "created", "updated", "restarted", "recreated", "deleted", "unchanged", "failed" }
+local CHANGING = { UpdateLivePullToPush = true, [CREATE] = true, DeleteLivePullToPush = true }
+
+-- Whether a failed entry still changed the account (a Restart failed after the Update, a Create
+-- after the Delete).
+local function changed_anyway(err)
+  for _, s in ipairs(type(err) == "table" and err.steps or {}) do
+    if s.ok and CHANGING[s.action] then return true end
+  end
+  return false
+end
 
 local function run_file(cli, client, args, own, io_)
   local entries, uerr = read_entries(cli, own.file, args.params, io_)
@@ -301,7 +311,10 @@ local function run_file(cli, client, args, own, io_)
       local list_ = summary[kind]
       list_[#list_ + 1] = item
     end
-    if item.error then item.error = error_out(cli, item.error) end
+    if item.error then
+      summary.changed = summary.changed or changed_anyway(item.error)
+      item.error = error_out(cli, item.error)
+    end
     for _, id in ipairs { item.TaskId, item.PreviousTaskId } do claimed[id] = true end
   end
   for _, e in ipairs(entries) do
