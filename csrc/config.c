@@ -20,6 +20,7 @@ typedef enum {
   OPT_CREDENTIAL,   /* printable ASCII without spaces */
   OPT_TEXT,         /* a path, URL or name: UTF-8 without control characters */
   OPT_ENDPOINT, OPT_REGION_ID, OPT_ALGORITHM, OPT_NUMBER, OPT_BOOL,
+  OPT_FUNCTION,     /* a Lua function: checked here, kept by the client (client.c) */
 } opt_kind;
 
 typedef struct option {
@@ -42,7 +43,7 @@ enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
   O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
   O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_MAX_PACING_WAIT,
-  O_SHARED_DICT, O_COUNT
+  O_ON_ATTEMPT, O_SHARED_DICT, O_COUNT
 };
 
 static const option options[O_COUNT + 1] = {
@@ -66,6 +67,7 @@ static const option options[O_COUNT + 1] = {
   [O_RATE_LIMIT] = {"rate_limit", OPT_NUMBER, 0, NULL},
   [O_RATE_BURST] = {"rate_burst", OPT_NUMBER, 0, NULL},
   [O_MAX_PACING_WAIT] = {"max_pacing_wait", OPT_NUMBER, 0, NULL},
+  [O_ON_ATTEMPT] = {"on_attempt", OPT_FUNCTION, 0, NULL},
   [O_SHARED_DICT] = {"shared_dict", OPT_TEXT, 256, NULL},
   [O_COUNT] = {NULL, 0, 0, NULL},
 };
@@ -201,6 +203,10 @@ static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *er
       v->num = lua_toboolean(L, -1);
       v->given = 1;
       lua_pop(L, 1);
+      return 0;
+    } else if (o->kind == OPT_FUNCTION) {
+      lua_pop(L, 1);
+      if (t != LUA_TFUNCTION) return FAIL("InvalidConfig", o->name, "%s must be a function", o->name);
       return 0;
     } else if (o->kind == OPT_NUMBER) {
       if (t != LUA_TNUMBER) { lua_pop(L, 1); return FAIL("InvalidConfig", o->name, "%s must be a number", o->name); }
