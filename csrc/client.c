@@ -14,6 +14,7 @@
 #include "error.h"
 #include "fields.h"
 #include "policy.h"
+#include "redact.h"
 #include "response.h"
 #include "session.h"
 #include "sign.h"
@@ -349,45 +350,20 @@ static int open_session(lp_client *c, lp_error *err) {
   return lp_session_open(&c->session, &o, err);
 }
 
-/* The service's SignatureDoesNotMatch message quotes its string to sign,
- * which for HMAC-SHA1 holds the STS token (percent-encoded twice): the
- * error on the stack gets the token, in any of its three spellings, replaced. */
-static void scrub_token(lua_State *L, lp_client *c) {
-  const char *token = c->cfg.security_token;
-  if (!token) return;
-  lua_getfield(L, -1, "message");
-  if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); return; }
-  /* The three spellings, NUL-separated in the client's scratch buffers (the
-   * request is sent by now): they, not this function, own the memory if a
-   * Lua error strikes below. */
-  size_t at[3];
-  lp_buf_reset(&c->url);   /* the once-encoded token, to encode again */
-  lp_percent_encode(&c->url, token, strlen(token));
-  lp_buf_reset(&c->line);
-  at[0] = 0;
-  lp_buf_add(&c->line, token, strlen(token) + 1);
-  at[1] = c->line.len;
-  lp_buf_add(&c->line, c->url.data, c->url.len);
-  lp_buf_addchar(&c->line, '\0');
-  at[2] = c->line.len;
-  lp_percent_encode(&c->line, c->url.data, c->url.len);
-  if (!lp_buf_ok(&c->url) || !lp_buf_cstr(&c->line)) { lua_pop(L, 1); return; }
-  int changed = 0;
-  for (int i = 2; i >= 0; i--) {   /* the longest spelling first */
-    const char *form = c->line.data + at[i];
-    if (!strstr(lua_tostring(L, -1), form)) continue;
-    luaL_gsub(L, lua_tostring(L, -1), form, "<redacted>");
-    lua_remove(L, -2);
-    changed = 1;
-  }
-  if (changed) lua_setfield(L, -2, "message");
-  else lua_pop(L, 1);
+/* What this client's errors must never show: the token and proxy user
+ * info (config) and the latest signature. */
+static void client_secrets(const lp_client *c, lp_secrets *s) {
+  memset(s, 0, sizeof *s);
+  if (c->closed) return;
+  lp_config_secrets(&c->cfg, s);
+  lp_secrets_add(s, c->sig.signature, strlen(c->sig.signature));
 }
 
 /* One attempt: pace, sign, send, parse. Pushes the result (returns 1) or an
  * error table (returns 0). */
 static int attempt(lua_State *L, lp_client *c, const lp_operation *op) {
   lp_error err;
+  lp_secrets secrets;
   lp_sleep(lp_bucket_take(&c->bucket, lp_monotonic()));
   if (sign_request(c, op, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
   struct curl_slist *headers = header_list(c);   /* owned by the client: nothing to free */
@@ -398,13 +374,13 @@ static int attempt(lua_State *L, lp_client *c, const lp_operation *op) {
   int rc = lp_session_perform(&c->session, op->http_method, c->url.data, headers, &err);
   if (rc != 0) goto failed;
   lp_answer *a = &c->session.answer;
-  if (lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
-                       a->request_id[0] ? a->request_id : NULL))
-    return 1;
-  scrub_token(L, c);
-  return 0;
+  client_secrets(c, &secrets);
+  return lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
+                          a->request_id[0] ? a->request_id : NULL, &secrets);
 failed:
   lp_error_push(L, &err);
+  client_secrets(c, &secrets);   /* libcurl's message may quote what it was given */
+  lp_redact_error_with(L, -1, &secrets);
   return 0;
 }
 
@@ -482,8 +458,9 @@ static int client_parse(lua_State *L) {
   } else if (!lua_isnoneornil(L, 3)) {
     return luaL_argerror(L, 3, "a table of headers or nil");
   }
-  if (lp_response_push(L, (long)status, body, len, request_id)) return 1;
-  if (!c->closed) scrub_token(L, c);
+  lp_secrets secrets;
+  client_secrets(c, &secrets);
+  if (lp_response_push(L, (long)status, body, len, request_id, &secrets)) return 1;
   return lp_fail(L, c->safe);
 }
 

@@ -4,6 +4,7 @@
 #define LIVEPULL_CONFIG_H
 
 #include "error.h"
+#include "redact.h"
 #include "sign.h"
 
 typedef struct lp_config {
@@ -27,5 +28,9 @@ typedef struct lp_config {
  * by cfg. 0 ok, -1 err set (kind "config"). */
 int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, lp_error *err);
 void lp_config_free(lp_config *cfg);
+
+/* Adds what errors must not show: the security token and the proxy's user
+ * name and password. The spans point into cfg. */
+void lp_config_secrets(const lp_config *cfg, lp_secrets *out);
 
 #endif
