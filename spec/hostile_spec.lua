@@ -354,5 +354,4 @@ describe("the per-config client cache", function()
     end
     assert.is_false(ran)
   end)
-
 end)
