@@ -144,13 +144,13 @@ static size_t redact_into(luaL_Buffer *b, const char *s, size_t n, size_t limit,
   return i;
 }
 
-/* The first LP_ERROR_TEXT_MAX bytes of s, cut before a UTF-8 character's
- * continuation bytes, and a note that the rest was cut. */
-static void push_cut(lua_State *L, const char *s, size_t n) {
-  size_t keep = LP_ERROR_TEXT_MAX;
-  for (int back = 0; back < 3 && keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80; back++) keep--;
+/* The first LP_ERROR_TEXT_MAX bytes of s (at most), cut before a UTF-8
+ * character's continuation bytes, and a note of how much the text had. */
+static void push_cut(lua_State *L, const char *s, size_t n, size_t total) {
+  size_t keep = n < LP_ERROR_TEXT_MAX ? n : LP_ERROR_TEXT_MAX;
+  for (int back = 0; back < 3 && keep > 0 && keep < n && ((unsigned char)s[keep] & 0xC0) == 0x80; back++) keep--;
   char note[64];
-  snprintf(note, sizeof note, " [cut: %zu of %zu bytes shown]", keep, n);
+  snprintf(note, sizeof note, " [cut: %zu of %zu bytes shown]", keep, total);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addlstring(&b, s, keep);
@@ -159,17 +159,18 @@ static void push_cut(lua_State *L, const char *s, size_t n) {
 }
 
 /* Pushes s redacted and cut and returns 1, or returns 0 (nothing pushed)
- * when s needs neither. */
+ * when s needs neither. Past the cap nothing is read: a 1 GiB message
+ * costs what a 1 KiB one does. */
 static int push_clean(lua_State *L, const char *s, size_t n, const spelling *sp, int k) {
   luaL_Buffer b;
   int changed = 0;
   luaL_buffinit(L, &b);
-  redact_into(&b, s, n, n, sp, k, &changed);
+  size_t stop = redact_into(&b, s, n, LP_ERROR_TEXT_MAX + 1, sp, k, &changed);
   luaL_pushresult(&b);
   size_t len;
   const char *clean = lua_tolstring(L, -1, &len);
-  if (len > LP_ERROR_TEXT_MAX) {
-    push_cut(L, clean, len);
+  if (stop < n || len > LP_ERROR_TEXT_MAX) {
+    push_cut(L, clean, len, n);
     lua_remove(L, -2);
     return 1;
   }
