@@ -478,6 +478,7 @@ static int open_session(lp_client *c, lp_error *err) {
     .connect_timeout_ms = timeout_ms(c->cfg.connect_timeout),
     .timeout_ms = timeout_ms(c->cfg.timeout),
     .ca_file = c->cfg.ca_file, .ca_path = c->cfg.ca_path, .proxy = c->cfg.proxy,
+    .no_proxy = c->cfg.no_proxy,
     .max_response_bytes = (size_t)c->cfg.max_response_bytes,
   };
   return lp_session_open(&c->session, &o, err);

@@ -329,6 +329,49 @@ static int check_proxy(const char *s, size_t n, lp_error *err) {
   return 0;
 }
 
+/* proxy = "env": the proxy the environment names for the endpoint's
+ * scheme, read as curl reads it (https_proxy or HTTPS_PROXY for https;
+ * http_proxy, lowercase only, for http; then all_proxy or ALL_PROXY; no
+ * scheme means http://), checked like the option, and no_proxy or
+ * NO_PROXY for libcurl to match the host against. Read once, at new. */
+static int proxy_from_environment(const char *scheme, staged *proxy, char *buf, size_t size,
+                                  staged *no_proxy, lp_error *err) {
+  static const char *const for_https[] = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", NULL};
+  static const char *const for_http[] = {"http_proxy", "all_proxy", "ALL_PROXY", NULL};
+  const char *const *names = strcmp(scheme, "https") == 0 ? for_https : for_http;
+  const char *name = NULL, *value = NULL;
+  for (int i = 0; names[i] && !value; i++) {
+    const char *s = getenv(names[i]);
+    if (s && s[0]) { name = names[i]; value = s; }
+  }
+  proxy->s = NULL;
+  proxy->len = 0;
+  if (!value) return 0;   /* the environment names none: no proxy */
+  if (strlen(value) > 4096)
+    return FAIL("InvalidConfig", "proxy", "proxy = \"env\": the environment's %s is longer than 4096 bytes", name);
+  snprintf(buf, size, "%s%s", strstr(value, "://") ? "" : "http://", value);
+  if (check_proxy(buf, strlen(buf), err) != 0) {
+    char why[sizeof err->message];
+    snprintf(why, sizeof why, "%s", err->message);
+    snprintf(err->message, sizeof err->message, "proxy = \"env\": the environment's %s is not usable: %.380s",
+             name, why);
+    return -1;
+  }
+  proxy->s = buf;
+  proxy->len = strlen(buf);
+  const char *np = getenv("no_proxy");
+  if (!np || !np[0]) np = getenv("NO_PROXY");
+  if (!np || !np[0]) return 0;
+  size_t n = strlen(np);
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)np[i] < 0x20 || (unsigned char)np[i] > 0x7E || n > 4096)
+      return FAIL("InvalidConfig", "proxy",
+                  "proxy = \"env\": NO_PROXY must be at most 4096 bytes of printable ASCII");
+  no_proxy->s = np;
+  no_proxy->len = n;
+  return 0;
+}
+
 void lp_config_secrets(const lp_config *cfg, lp_secrets *out) {
   if (cfg->security_token) lp_secrets_add(out, cfg->security_token, strlen(cfg->security_token));
   if (!cfg->proxy) return;
@@ -401,7 +444,8 @@ static char *dup_n(const char *s, size_t n) {
 void lp_config_free(lp_config *cfg) {
   char **strings[] = {&cfg->access_key_id, &cfg->access_key_secret, &cfg->security_token,
                       &cfg->base_url, &cfg->authority, &cfg->region_id, &cfg->ca_file,
-                      &cfg->ca_path, &cfg->proxy, &cfg->user_agent, &cfg->shared_dict};
+                      &cfg->ca_path, &cfg->proxy, &cfg->no_proxy, &cfg->user_agent,
+                      &cfg->shared_dict};
   for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
     if (*strings[i]) OPENSSL_cleanse(*strings[i], strlen(*strings[i]));   /* secrets die with the client */
     free(*strings[i]);
@@ -472,7 +516,12 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
       parse_endpoint(v[O_ENDPOINT].s, v[O_ENDPOINT].len, insecure, &scheme, &auth, &auth_len, err) != 0)
     return -1;
 
+  char env_proxy[4096 + 8];
+  staged no_proxy = {NULL, 0, 0, 0};
   if (v[O_PROXY].len == 0) v[O_PROXY].s = NULL;   /* proxy = "": none, as when unset */
+  if (v[O_PROXY].s && v[O_PROXY].len == 3 && memcmp(v[O_PROXY].s, "env", 3) == 0 &&
+      proxy_from_environment(scheme, &v[O_PROXY], env_proxy, sizeof env_proxy, &no_proxy, err) != 0)
+    return -1;
   if (v[O_PROXY].s && check_proxy(v[O_PROXY].s, v[O_PROXY].len, err) != 0) return -1;
   if (v[O_REGION_ID].given) {
     for (size_t i = 0; i < v[O_REGION_ID].len; i++) {
@@ -510,6 +559,7 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
     {&cfg->ca_file, v[O_CA_FILE].s, v[O_CA_FILE].len},
     {&cfg->ca_path, v[O_CA_PATH].s, v[O_CA_PATH].len},
     {&cfg->proxy, v[O_PROXY].s, v[O_PROXY].len},
+    {&cfg->no_proxy, no_proxy.s, no_proxy.len},
     {&cfg->shared_dict, v[O_SHARED_DICT].s, v[O_SHARED_DICT].len},
     {&cfg->user_agent, ua, strlen(ua)},
     {&cfg->base_url, base, strlen(base)},

@@ -13,6 +13,7 @@ typedef struct lp_config {
   char *authority;    /* host[:port]: the signed host header */
   char *region_id;
   char *ca_file, *ca_path, *proxy, *user_agent;
+  char *no_proxy;      /* proxy = "env": the environment's NO_PROXY, for libcurl; else NULL */
   char *shared_dict;   /* livepull.resty: the lua_shared_dict that paces all workers */
   lp_algorithm algorithm;
   double connect_timeout, timeout;

@@ -232,7 +232,7 @@ local proxies = {
   { "http://127.0.0.1:3128", true }, { "HTTP://127.0.0.1", true }, { "https://proxy.example:443/", true },
   { "socks5h://u:p%40ss%20w@[::1]:1080", true }, { "socks4a://user@h:1", true }, { "socks5://h", true },
   { "http://bob:S3cretPass@127.0.0.1:8080", true }, { "", true },
-  { "bob:S3cretPass@[::1", false }, { "127.0.0.1:3128", false }, { "env", false },
+  { "bob:S3cretPass@[::1", false }, { "127.0.0.1:3128", false }, { "env", true },
   { "http://bob:S3cret@Pass@127.0.0.1:8080", false }, { "http://bob:S3cret Pass@127.0.0.1:8080", false },
   { "http://bob:S3cret\tPass@127.0.0.1:8080", false }, { "http://bob:S3cret%zzPass@127.0.0.1:8080", false },
   { "http://bob:S3cretPass@[::1", false }, { "http://bob:S3cretPass@[zz]:1", false },
@@ -297,9 +297,10 @@ while True:
   end
   local function run_with_env(env, config_extra)
     local code = ([[
-      local c = require("livepull.safe").new { endpoint = %q, access_key_id = %q, access_key_secret = %q,
+      local c, err = require("livepull.safe").new { endpoint = %q, access_key_id = %q, access_key_secret = %q,
         max_attempts = 1, timeout = 3 %s }
-      local res, err = c:update { TaskId = "fd245384-4067-4f91-9d75-9666a6bc0000", Region = "cn-shanghai" }
+      local res
+      if c then res, err = c:update { TaskId = "fd245384-4067-4f91-9d75-9666a6bc0000", Region = "cn-shanghai" } end
       print(res and "ok" or err.kind .. " " .. err.code)]]):format(emu.url, H.KEY_ID, H.SECRET, config_extra or "")
     return (H.run(env .. " " .. H.lua_command(code)):gsub("%s+$", ""))
   end
@@ -311,6 +312,35 @@ while True:
     assert.are.equal("ok", run_with_env(env))
     assert.are.equal("ok", run_with_env(env, ', proxy = ""'))
     assert.are.equal(0, connections())
+  end)
+
+  it('proxy = "env" reads the environment as curl does, NO_PROXY included', function()
+    local p = "127.0.0.1:" .. proxy.port   -- no scheme: http://, as curl reads it
+    local before = connections()
+    local env = "env -u NO_PROXY -u no_proxy -u all_proxy -u ALL_PROXY http_proxy=" .. p
+    assert.matches("^transport ", run_with_env(env, ', proxy = "env"'))
+    assert.are.equal(before + 1, connections())
+    assert.are.equal("ok", run_with_env(env .. " NO_PROXY=127.0.0.1", ', proxy = "env"'))
+    assert.are.equal("ok", run_with_env(env .. " no_proxy=localhost,127.0.0.0/8", ', proxy = "env"'))
+    -- for http only the lowercase http_proxy counts (curl's rule); https_proxy is for https
+    assert.are.equal("ok", run_with_env("env -u http_proxy -u all_proxy -u ALL_PROXY HTTP_PROXY=" .. p ..
+      " https_proxy=" .. p, ', proxy = "env"'))
+    assert.are.equal(before + 1, connections())
+  end)
+
+  it('proxy = "env" checks what it reads like the option, quoting no user info', function()
+    for _, bad in ipairs { "bob:S3cretPass@[::1", "http://bob:S3cret@Pass@127.0.0.1:1", "ftp://bob:S3cretPass@h" } do
+      local out = run_with_env("env http_proxy=" .. H.sh_quote(bad), ', proxy = "env"')
+      assert.matches("^config InvalidConfig$", out)
+    end
+    local code = [[
+      local c, err = require("livepull.safe").new { endpoint = "http://127.0.0.1:1", access_key_id = "k",
+        access_key_secret = "s", proxy = "env" }
+      print(err.field, err.retryable, tostring(err))]]
+    local out = H.run("env http_proxy='bob:S3cretPass@[::1' " .. H.lua_command(code))
+    assert.matches("^proxy	false	.*http_proxy", out)
+    assert.is_nil(out:find("S3cret", 1, true), out)
+    assert.is_nil(out:find("bob", 1, true), out)
   end)
 
   it("NO_PROXY does not bypass a configured proxy", function()
