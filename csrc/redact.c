@@ -6,6 +6,11 @@
 
 #include "encode.h"
 
+/* A byte is recognised percent-encoded up to 1 + this many times: deep
+ * enough for any real quoting, and a bound on the work a hostile
+ * "%252525..." can cause. */
+#define MAX_EXTRA_ENCODINGS 7
+
 void lp_secrets_add(lp_secrets *s, const char *value, size_t n) {
   if (!value || n == 0 || s->count >= LP_MAX_SECRETS) return;
   s->item[s->count].s = value;
@@ -53,14 +58,16 @@ void lp_spellings_pop(lua_State *L, const lp_spellings *sp) {
 }
 
 /* The length of the text at s that spells byte b, or 0: b itself, b after
- * a backslash (JSON's \/), or %HH percent-encoded any number of times
- * (%2B, %252B, %25252B...). Letters match in either case: a secret
+ * a backslash (JSON's \/), or %HH percent-encoded up to 8 times (%2B,
+ * %252B, %25252B...). Letters match in either case: a secret
  * folded to one case still gives most of it away. */
 static size_t spelled_byte(const char *s, size_t n, unsigned char b) {
   if (n == 0) return 0;
   if (s[0] == '%') {
     size_t pairs = 0;   /* the "25"s of each extra encoding */
-    while (3 + 2 * pairs <= n && s[1 + 2 * pairs] == '2' && s[2 + 2 * pairs] == '5') pairs++;
+    while (pairs < MAX_EXTRA_ENCODINGS && 3 + 2 * pairs <= n && s[1 + 2 * pairs] == '2' &&
+           s[2 + 2 * pairs] == '5')
+      pairs++;
     size_t at = 1 + 2 * pairs;
     int hi = at + 1 < n ? lp_hex_value((unsigned char)s[at]) : -1;
     int lo = at + 1 < n ? lp_hex_value((unsigned char)s[at + 1]) : -1;
@@ -84,7 +91,7 @@ static size_t spelled_secret(const char *s, size_t n, const char *secret, size_t
 }
 
 /* A signature's value: Base64 or hex, its + / = possibly percent-encoded
- * any number of times. Returns its length at s. */
+ * up to 8 times. Returns its length at s. */
 static size_t signature_value(const char *s, size_t n) {
   size_t i = 0;
   while (i < n) {

@@ -14,7 +14,7 @@
 #define LP_REDACTED "<redacted>"
 
 /* The values to hide. A value is matched however a server quotes it: raw,
- * each byte percent-encoded any number of times (hex in either case) or
+ * each byte percent-encoded up to 8 times (hex in either case) or
  * after a backslash; a value given with %XX escapes (proxy user info) is
  * matched by what it decodes to. Spans point into memory the caller owns
  * only until lp_spellings_push has copied them to the stack. */
