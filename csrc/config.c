@@ -116,9 +116,9 @@ typedef struct authority {
  * made of such labels is an address to libcurl and the resolver, however
  * odd its spelling, so it must be spelled the one plain way. */
 static int numeric_label(const char *s, size_t n) {
-  size_t i = n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 2 : 0;
-  int hex = i == 2;
-  if (i == n) return 0;
+  int hex = n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');   /* "0x" alone is 0 too */
+  size_t i = hex ? 2 : 0;
+  if (n == 0) return 0;
   for (; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (!((c >= '0' && c <= '9') || (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))))) return 0;

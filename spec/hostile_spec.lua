@@ -193,7 +193,7 @@ local endpoints = {
   { "http://127.0.0.1.", false, false }, { "http://0x7f.0.0.1", false, false },
   { "http://127.1", false, false }, { "http://0177.0.0.1", false, false },
   { "http://127.0.0.01", false, false }, { "http://2130706433", false, false },
-  { "http://0x7f000001", false, false }, { "http://127.0.0.1a", false, true },
+  { "http://0x7f000001", false, false }, { "https://a.0x", false, false }, { "https://a.0X1f", false, false }, { "http://127.0.0.1a", false, true },
   { "http://localhost.", false, false }, { "https://127.0.0.1.", false, false },
   -- broken hosts and ports
   { "https://[zz]", false, false }, { "https://[]", false, false }, { "https://[::1", false, false },
