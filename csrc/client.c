@@ -17,6 +17,7 @@
 #include "error.h"
 #include "fields.h"
 #include "policy.h"
+#include "redact.h"
 #include "response.h"
 #include "session.h"
 #include "sign.h"
@@ -428,6 +429,7 @@ void lp_client_session_options(const lp_client *c, lp_session_options *o) {
     .connect_timeout_ms = timeout_ms(c->cfg.connect_timeout),
     .timeout_ms = timeout_ms(c->cfg.timeout),
     .ca_file = c->cfg.ca_file, .ca_path = c->cfg.ca_path, .proxy = c->cfg.proxy,
+    .no_proxy = c->cfg.no_proxy,
     .max_response_bytes = (size_t)c->cfg.max_response_bytes,
   };
 }
@@ -449,38 +451,13 @@ static int open_session(lp_client *c, lp_error *err) {
   return lp_session_open(&c->session, &o, err);
 }
 
-/* The service's SignatureDoesNotMatch message quotes its string to sign,
- * which for HMAC-SHA1 holds the STS token (percent-encoded twice): the
- * error on the stack gets the token, in any of its three spellings, replaced.
- * The spellings are built in the call's own scratch buffers (the request is
- * sent by now), which own the memory if a Lua error strikes below. */
-void lp_call_scrub(lua_State *L, lp_client *c, lp_call *k) {
-  const char *token = c->cfg.security_token;
-  if (!token || c->released) return;
-  lua_getfield(L, -1, "message");
-  if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); return; }
-  size_t at[3];
-  lp_buf_reset(&k->url);   /* the once-encoded token, to encode again */
-  lp_percent_encode(&k->url, token, strlen(token));
-  lp_buf_reset(&k->line);
-  at[0] = 0;
-  lp_buf_add(&k->line, token, strlen(token) + 1);
-  at[1] = k->line.len;
-  lp_buf_add(&k->line, k->url.data, k->url.len);
-  lp_buf_addchar(&k->line, '\0');
-  at[2] = k->line.len;
-  lp_percent_encode(&k->line, k->url.data, k->url.len);
-  if (!lp_buf_ok(&k->url) || !lp_buf_cstr(&k->line)) { lua_pop(L, 1); return; }
-  int changed = 0;
-  for (int i = 2; i >= 0; i--) {   /* the longest spelling first */
-    const char *form = k->line.data + at[i];
-    if (!strstr(lua_tostring(L, -1), form)) continue;
-    luaL_gsub(L, lua_tostring(L, -1), form, "<redacted>");
-    lua_remove(L, -2);
-    changed = 1;
-  }
-  if (changed) lua_setfield(L, -2, "message");
-  else lua_pop(L, 1);
+/* What this client's errors must never show: the token and proxy user
+ * info (config) and the call's signature. */
+void lp_client_secrets(const lp_client *c, const lp_call *k, lp_secrets *s) {
+  memset(s, 0, sizeof *s);
+  if (c->released) return;
+  lp_config_secrets(&c->cfg, s);
+  if (k) lp_secrets_add(s, k->sig.signature, strlen(k->sig.signature));
 }
 
 /* The wait for this client's next pacing slot, bounded by max_pacing_wait:
@@ -503,6 +480,7 @@ static int pace(lp_client *c, lp_error *err) {
  * error table (returns 0). */
 static int attempt(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op) {
   lp_error err;
+  lp_secrets secrets;
   double t0 = lp_monotonic();
   k->answered = 0;
   k->paced = k->elapsed = 0;
@@ -526,13 +504,13 @@ static int attempt(lua_State *L, lp_client *c, lp_call *k, const lp_operation *o
   k->answer = c->session.answer;
   c->session.answer = taken;
   lp_answer *a = &k->answer;
-  if (lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
-                       a->request_id[0] ? a->request_id : NULL))
-    return 1;
-  lp_call_scrub(L, c, k);
-  return 0;
+  lp_client_secrets(c, k, &secrets);
+  return lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
+                          a->request_id[0] ? a->request_id : NULL, &secrets);
 failed:
   lp_error_push(L, &err);
+  lp_client_secrets(c, k, &secrets);   /* libcurl's message may quote what it was given */
+  lp_redact_error_with(L, -1, &secrets);
   return 0;
 }
 
@@ -676,17 +654,18 @@ static int client_parse(lua_State *L) {
     return luaL_argerror(L, 3, "a table of headers or nil");
   }
   lua_settop(L, 4);   /* body and headers stay referenced at 3 and 4 */
-  if (c->released) {   /* nothing to scrub with, nothing kept */
-    if (lp_response_push(L, (long)status, body, len, request_id)) return 1;
+  lp_secrets secrets;
+  if (c->released) {   /* no secrets left to hide; the generic redaction still runs */
+    if (lp_response_push(L, (long)status, body, len, request_id, NULL)) return 1;
     return lp_fail(L, c->safe);
   }
-  lp_call *k = lp_call_begin(L, c);   /* scratch for the scrub, at index 5 */
+  lp_call *k = lp_call_begin(L, c);   /* the spare: the latest prepare's signature, at index 5 */
   if (!k) return lp_out_of_memory(L, c);
-  if (lp_response_push(L, (long)status, body, len, request_id)) {
+  lp_client_secrets(c, k, &secrets);
+  if (lp_response_push(L, (long)status, body, len, request_id, &secrets)) {
     lp_call_end((call_box *)lua_touserdata(L, 5));
     return 1;
   }
-  lp_call_scrub(L, c, k);
   return lp_call_fail(L, c, 5);
 }
 

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "fields.h"
 #include "policy.h"
+#include "redact.h"
 #include "request.h"
 #include "session.h"
 #include "sign.h"
@@ -83,13 +84,15 @@ int lp_call_fail(lua_State *L, lp_client *c, int box_idx);
 int lp_call_fail_with(lua_State *L, lp_client *c, int box_idx, const lp_error *e);
 
 /* The stages: validate params into k, sign k (an attempt), the headers as
- * libcurl's list (nodes in k), the token scrubbed from the error on top. */
+ * libcurl's list (nodes in k). */
 int lp_call_validate(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op,
                      int params_idx, long long now, lp_error *err);
 int lp_call_sign(lp_client *c, lp_call *k, const lp_operation *op, const char *nonce,
                  const char *timestamp, long long now, lp_error *err);
 struct curl_slist *lp_call_headers(lp_call *k);
-void lp_call_scrub(lua_State *L, lp_client *c, lp_call *k);
+/* What the client's errors must never show: the token, the proxy's user
+ * info and (with k) the call's signature. */
+void lp_client_secrets(const lp_client *c, const lp_call *k, lp_secrets *s);
 
 /* The session options every easy handle of the client gets. */
 void lp_client_session_options(const lp_client *c, lp_session_options *o);

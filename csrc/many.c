@@ -196,6 +196,15 @@ static void admit(lua_State *L, run *r, many_slot *s) {
   s->state = SLOT_WAITING;
 }
 
+/* A failure before or without an answer: libcurl's message may quote what
+ * it was given, so it is redacted like an answer's. */
+static void push_transport_error(lua_State *L, lp_client *c, const lp_call *k, const lp_error *err) {
+  lp_secrets secrets;
+  lp_error_push(L, err);
+  lp_client_secrets(c, k, &secrets);
+  lp_redact_error_with(L, -1, &secrets);
+}
+
 /* Ends a slot's item with the error on the top of the stack. */
 static void fail_slot(lua_State *L, run *r, many_slot *s) {
   s->state = SLOT_FREE;
@@ -247,7 +256,7 @@ static void start(lua_State *L, run *r, many_slot *s, double now) {
   return;
 failed:
   s->attempts++;
-  lp_error_push(L, &err);
+  push_transport_error(L, c, k, &err);
   lua_pushinteger(L, s->attempts);
   lua_setfield(L, -2, "attempts");
   lp_emit_attempt(L, c, 1, k, r->op, s->attempts, lua_gettop(L), 0, -1);
@@ -271,11 +280,12 @@ static void complete(lua_State *L, run *r, many_slot *s, CURLcode code, double n
     s->session.answer = taken;
     k->answered = 1;
     lp_answer *a = &k->answer;
+    lp_secrets secrets;
+    lp_client_secrets(c, k, &secrets);
     ok = lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
-                          a->request_id[0] ? a->request_id : NULL);
-    if (!ok) lp_call_scrub(L, c, k);
+                          a->request_id[0] ? a->request_id : NULL, &secrets);
   } else {
-    lp_error_push(L, &err);
+    push_transport_error(L, c, k, &err);
   }
   if (ok) {
     lp_emit_attempt(L, c, 1, k, r->op, s->attempts, lua_gettop(L), 1, -1);

@@ -64,7 +64,11 @@ int lp_session_open(lp_session *s, const lp_session_options *o, lp_error *err) {
     {"header", curl_easy_setopt(e, CURLOPT_HEADERDATA, s)},
     {"ca_file", o->ca_file ? curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) : CURLE_OK},
     {"ca_path", o->ca_path ? curl_easy_setopt(e, CURLOPT_CAPATH, o->ca_path) : CURLE_OK},
-    {"proxy", o->proxy ? curl_easy_setopt(e, CURLOPT_PROXY, o->proxy) : CURLE_OK},
+    /* The proxy option is the only proxy: "" tells libcurl to ignore
+     * http_proxy, HTTPS_PROXY, ALL_PROXY and NO_PROXY in the environment
+     * (proxy = "env" has read them at new, into these two). */
+    {"proxy", curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "")},
+    {"noproxy", curl_easy_setopt(e, CURLOPT_NOPROXY, o->no_proxy ? o->no_proxy : "")},
   };
   for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
     if (steps[i].rc != CURLE_OK) {

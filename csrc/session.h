@@ -11,6 +11,7 @@
 typedef struct lp_session_options {
   long connect_timeout_ms, timeout_ms;
   const char *ca_file, *ca_path, *proxy, *user_agent;
+  const char *no_proxy;   /* hosts that bypass the proxy; NULL: none */
   size_t max_response_bytes;
 } lp_session_options;
 

@@ -105,6 +105,18 @@ for _, scheme in ipairs { "http", "https" } do
         { res.ok, res.is_error, res.error.kind, res.error.code })
     end)
 
+    it("a server quoting the request back: the signature is redacted from the error", function()
+      for encodings = 0, 2 do
+        emu.faults { { kind = "echo", encode = encodings } }
+        local res = get(nginx.url .. "/update?task=" .. TASK)
+        assert.are.same({ false, "api", "GatewayError" }, { res.ok, res.error.kind, res.error.code })
+        assert.truthy(res.error.message:find("x-acs-signature-nonce", 1, true), res.error.message)
+        local rest = res.error.message:gsub("<redacted>", "")
+        assert.is_nil(rest:find("Signature=%x") or rest:find("Signature%%3D%x") or rest:find("Signature%%253D%x"),
+          res.error.message)
+      end
+    end)
+
     for _, framing in ipairs { "chunked", "close" } do
       it("reads a " .. framing .. "-framed answer over the cosocket", function()
         emu.faults { { kind = "raw", status = 200, framing = framing, content_type = "application/json",
