@@ -193,7 +193,7 @@ function M.compute(answer, params)
     p.blocked = ("%s can be set only when a task is created (CreateLivePullToPush), not by an update")
       :format(table.concat(create_only, ", "))
   elseif not state then
-    p.blocked = ("TaskStatus %s is not a state livepull knows; nothing is changed"):format(tostring(answer.TaskStatus))
+    p.blocked = ("TaskStatus %.40s is not a state livepull knows; nothing is changed"):format(tostring(answer.TaskStatus))
   elseif not state.takes then
     p.blocked = "the task has exited (TaskStatus -1): it takes no change"
   elseif state.takes == "running" and #needs_stop > 0 then

@@ -9,6 +9,7 @@ local cjson = require "cjson.safe"
 local M = {}
 
 local CREATE = "CreateLivePullToPush"
+local MAX_LISTED = 100000   -- tasks per Region: a listing that never ends is the server's fault
 
 -- Flags of these commands alone, taken out before update's flags are parsed:
 -- name -> { takes a value, text for --help }.
@@ -187,11 +188,16 @@ local function read_account(client, regions)
   local account = {}
   for region in pairs(regions) do
     local seen = { by_id = {}, by_name = {}, list = {} }
-    local next_task = client:tasks { Region = region }
+    local next_task, listed = client:tasks { Region = region }, 0
     while true do
       local task, err = next_task()
       if err then return nil, err end
       if task == nil then break end
+      listed = listed + 1
+      if listed > MAX_LISTED then
+        return nil, core.error("protocol", "InvalidResponse",
+          ("DescribeLivePullToPushList for %s listed more than %d tasks"):format(region, MAX_LISTED))
+      end
       if type(task) == "table" and type(task.TaskId) == "string" then
         local info = type(task.TaskInfo) == "table" and task.TaskInfo or {}
         seen.by_id[task.TaskId], seen.list[#seen.list + 1] = task, task
