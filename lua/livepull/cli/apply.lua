@@ -35,10 +35,10 @@ local function to_json(cli, v)
     for i = 1, #v do out[i] = to_json(cli, v[i]) end
     return "[" .. table.concat(out, ",") .. "]"
   end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  for i, k in ipairs(keys) do out[i] = cli.to_json(k) .. ":" .. to_json(cli, v[k]) end
+  local keys, names = {}, {}
+  for k in pairs(v) do keys[#keys + 1] = k; names[k] = tostring(k) end
+  table.sort(keys, function(a, b) return names[a] < names[b] end)
+  for i, k in ipairs(keys) do out[i] = cli.to_json(names[k]) .. ":" .. to_json(cli, v[k]) end
   return "{" .. table.concat(out, ",") .. "}"
 end
 
