@@ -206,7 +206,7 @@ end
 
 -- The plan, or nil, err; a missing task's Describe error comes third.
 local function make_plan(client, params)
-  if type(params) ~= "table" then
+  if type(params) ~= "table" or getmetatable(params) ~= nil then   -- the core says what is wrong
     local _, err = validate(UPDATE, params)
     return nil, err
   end
@@ -237,8 +237,9 @@ end
 
 local function read_options(opts)
   if opts == nil then return false end
-  if type(opts) ~= "table" then
-    return nil, refusal("InvalidParameter", "apply's options must be a table { allow_restart = true|false }", "opts")
+  if type(opts) ~= "table" or getmetatable(opts) ~= nil then
+    return nil, refusal("InvalidParameter", "apply's options must be a plain table { allow_restart = true|false }",
+      "opts")
   end
   for k, v in next, opts do
     if k ~= "allow_restart" or type(v) ~= "boolean" then
