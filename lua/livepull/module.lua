@@ -133,6 +133,8 @@ return function(safe)
 
   -- livepull.update(params [, config]) and one such function per operation.
   for action, method in pairs(core.operations()) do
+    -- An operation may not hide new, version or is_error.
+    if M[method] then error(("livepull: the function %s of %s is taken"):format(method, action)) end
     M[method] = function(params, config)
       local client, err = client_for(config)
       if not client then return nil, err end
