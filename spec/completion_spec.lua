@@ -37,6 +37,7 @@ describe("livepull completion bash", function()
 
   it("completes the commands", function()
     local got = complete { "livepull", "" }
+    for _, command in ipairs(require("livepull.cli").ORDER) do assert.is_true(got[command], command) end
     for _, method in pairs(core.operations()) do assert.is_true(got[method], method) end
     assert.is_true(got["completion"] and got["--version"] and got["--help"])
     got = complete { "livepull", "de" }
@@ -54,6 +55,16 @@ describe("livepull completion bash", function()
       assert.is_true(got["--endpoint"] and got["--dry-run"] and got["--max-attempts"], method)
     end
     assert.is_nil(complete({ "livepull", "describe", "--" })["--source-type"])
+  end)
+
+  it("completes plan and apply with update's flags and their own", function()
+    for _, command in ipairs { "plan", "apply" } do
+      local got = complete { "livepull", command, "--" }
+      for _, name in ipairs(require("livepull.cli.apply").OWN_ORDER) do assert.is_true(got["--" .. name], command .. " --" .. name) end
+      assert.is_true(got["--task-id"] and got["--callback-url"] and got["--endpoint"], command)
+      assert.is_nil(got["--source-type"], command)
+    end
+    assert.is_nil(complete({ "livepull", "update", "--" })["--prune"])
   end)
 
   it("completes the choices of a value flag", function()

@@ -38,11 +38,15 @@ describe("manual page", function()
 
   it("names every command and flag of the help, and every exit code", function()
     local commands = rendered:match("\nCOMMANDS\n(.-)\n%u[%u ]+\n")
-    for _, method in pairs(core.operations()) do
-      assert.truthy(commands:find("%f[%w]" .. method .. "%f[^%w]"), method .. " is not under COMMANDS")
-    end
     local argvs = { {} }
-    for _, method in pairs(core.operations()) do argvs[#argvs + 1] = { method, "--help" } end
+    for _, command in ipairs(cli.ORDER) do
+      assert.truthy(commands:find("%f[%w]" .. command .. "%f[^%w]"), command .. " is not under COMMANDS")
+      argvs[#argvs + 1] = { command, "--help" }
+    end
+    for _, method in pairs(core.operations()) do assert.truthy(commands:find(method, 1, true), method) end
+    for _, name in ipairs(require("livepull.cli.apply").OWN_ORDER) do
+      assert.truthy(rendered:find("--" .. name:gsub("%-", "%%-") .. "%f[^%w-]"), "--" .. name .. " (plan, apply)")
+    end
     for _, argv in ipairs(argvs) do
       for flag in help(argv):gmatch("\n%s+(%-%-[%w-]+)") do
         assert.truthy(rendered:find(flag:gsub("%-", "%%-") .. "%f[^%w-]"), flag .. " is not in doc/livepull.1")

@@ -1,9 +1,19 @@
 -- `livepull completion bash`: a bash completion script derived from the
 -- command's own tables (the core's field table, the client and behaviour
--- flags), so it offers exactly the flags and choices the command takes.
+-- flags, plan and apply's own flags), so it offers exactly the flags and
+-- choices the command takes.
 local core = require "livepull.core"
 
 local M = {}
+
+-- Commands with flags of their own, and the module that declares them
+-- (OWN_ORDER: names; OWN_FLAGS[name][1]: takes a value, [2]: "FILE..." for a file).
+local OWN_FLAGS = { plan = "livepull.cli.apply", apply = "livepull.cli.apply" }
+
+local function own_flags(command)
+  local module = OWN_FLAGS[command] and require(OWN_FLAGS[command])
+  return module and module.OWN_ORDER or {}, module and module.OWN_FLAGS or {}
+end
 
 local function words(list) return table.concat(list, " ") end
 
@@ -32,10 +42,11 @@ local function choices_of(cli, action)
   return choices
 end
 
--- Every flag a command takes: parameters, behaviour, client options.
-local function flags_of(cli, action)
+-- Every flag a command takes: parameters, its own, behaviour, client options.
+local function flags_of(cli, command, action)
   local flags = {}
   for _, f in ipairs(core.fields(action)) do flags[#flags + 1] = "--" .. cli.flag_of(f.name, f.type == "list") end
+  for _, name in ipairs((own_flags(command))) do flags[#flags + 1] = "--" .. name end
   for _, b in ipairs(cli.BEHAVIOUR_FLAGS) do flags[#flags + 1] = "--" .. b[1] end
   for _, c in ipairs(cli.CLIENT_FLAGS) do flags[#flags + 1] = "--" .. c[1] end
   return safe(flags)
@@ -44,9 +55,17 @@ end
 -- Flags whose value is a file or a folder: behaviour flags documented as
 -- FILE..., client options named *_file or *_path.
 local function paths(cli)
-  local files, dirs = {}, {}
+  local files, dirs, seen = {}, {}, {}
   for _, b in ipairs(cli.BEHAVIOUR_FLAGS) do
     if b[2]:match("^FILE") then files[#files + 1] = "--" .. b[1] end
+  end
+  for _, command in ipairs(cli.ORDER) do
+    local order, flags = own_flags(command)
+    for _, name in ipairs(order) do
+      if flags[name][1] and tostring(flags[name][2]):match("^FILE") and not seen[name] then
+        files[#files + 1], seen[name] = "--" .. name, true
+      end
+    end
   end
   for _, c in ipairs(cli.CLIENT_FLAGS) do
     if c[2]:match("_file$") then files[#files + 1] = "--" .. c[1] end
@@ -56,8 +75,6 @@ local function paths(cli)
 end
 
 function M.bash(cli)
-  local actions = {}
-  for action, method in pairs(core.operations()) do actions[method] = action end
   local lines = {}
   local function add(s) lines[#lines + 1] = s end
   add("# bash completion for livepull " .. core.version .. ", printed by `livepull completion bash`.")
@@ -76,7 +93,7 @@ function M.bash(cli)
   add("  case ${COMP_WORDS[1]} in")
   add("    completion) COMPREPLY=($(compgen -W bash -- \"$cur\")); return ;;")
   for _, command in ipairs(safe(cli.ORDER)) do
-    local action = actions[command]
+    local action = cli.COMMANDS[command]
     add(("    %s)"):format(command))
     local choices = choices_of(cli, action)
     local names = {}
@@ -89,7 +106,7 @@ function M.bash(cli)
       end
       add("      esac")
     end
-    add(("      COMPREPLY=($(compgen -W %q -- \"$cur\")) ;;"):format(words(flags_of(cli, action))))
+    add(("      COMPREPLY=($(compgen -W %q -- \"$cur\")) ;;"):format(words(flags_of(cli, command, action))))
   end
   add("  esac")
   add("}")
