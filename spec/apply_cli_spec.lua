@@ -23,7 +23,7 @@ local function livepull(args)
   local _, _, code = H.run(cmd)
   local function slurp(name)
     local f = assert(io.open(dir .. "/" .. name))
-    local s = f:read("a")
+    local s = f:read("*a")
     f:close()
     return cjson.decode(s ~= "" and s or "null") or s
   end
