@@ -7,17 +7,25 @@ local H = require "helpers"
 local TASK = "fd245384-4067-4f91-9d75-9666a6bc0000"
 local tree, env, emu, home
 
+-- The shell command that runs the installed command with a clean
+-- environment (plus opts.env, opts.home).
+local function command_line(args, opts)
+  opts = opts or {}
+  return ("%s env -u ALIBABA_CLOUD_ACCESS_KEY_ID -u ALIBABA_CLOUD_ACCESS_KEY_SECRET " ..
+    "-u ALIBABA_CLOUD_PROFILE -u ALIBABA_CLOUD_SECURITY_TOKEN HOME=%s %s %s/bin/livepull %s"):format(
+    env, H.sh_quote(opts.home or home), opts.env or "", tree, args)
+end
+
 -- Runs the installed command; returns exit code, stdout, stderr.
 local function livepull(args, opts)
   opts = opts or {}
   local dir = H.tmpdir()
   local feed = opts.stdin and ("printf '%%s' %s | "):format(H.sh_quote(opts.stdin)) or ""
-  local cmd = ("cd %s && %s%s env -u ALIBABA_CLOUD_ACCESS_KEY_ID -u ALIBABA_CLOUD_ACCESS_KEY_SECRET " ..
-    "-u ALIBABA_CLOUD_PROFILE -u ALIBABA_CLOUD_SECURITY_TOKEN HOME=%s %s %s/bin/livepull %s"):format(
-    H.sh_quote(dir), feed, env, H.sh_quote(opts.home or home), opts.env or "", tree, args)
-  local _, _, code = H.run(cmd .. " >" .. dir .. "/out 2>" .. dir .. "/err")
+  local cmd = ("cd %s && %s%s"):format(H.sh_quote(dir), feed, command_line(args, opts))
+  local _, _, code = H.run(cmd .. " >" .. (opts.stdout or dir .. "/out") .. " 2>" .. dir .. "/err")
   local function slurp(name)
     local f = io.open(dir .. "/" .. name)
+    if not f then return "" end
     local s = f:read("a")
     f:close()
     return s
@@ -223,6 +231,7 @@ describe("livepull command", function()
         { name = "role", mode = "RamRoleArn", access_key_id = "x", access_key_secret = "y" },
       },
     })
+    os.execute("chmod 600 " .. h .. "/.aliyun/config.json")
     local task = " --endpoint " .. emu.url .. " --rate-limit 0 --task-id " .. TASK .. " --region cn-shanghai"
     assert.are.equal(0, (livepull("describe" .. task, { home = h })))
     assert.are.equal(0, (livepull("describe --profile sts" .. task, { home = h })))
