@@ -48,9 +48,12 @@ function Writer:encode(value)
   return json.encode(value, { arrays = M.ARRAY_FIELDS, filter = self.scrubber.filter })
 end
 
+-- A line that cannot be written (a full disk, a closed file) raises: the
+-- command then fails as a whole (exit 1) rather than exit 0 with no output.
 function Writer:line(stream, value)
-  stream:write(self:encode(value), "\n")
-  stream:flush()
+  local ok, why = stream:write(self:encode(value), "\n")
+  if ok then ok, why = stream:flush() end
+  if not ok then error("cannot write the output: " .. tostring(why), 0) end
 end
 
 function Writer:result(value) self:line(self.io.stdout, value) end
