@@ -164,7 +164,9 @@ local function parse_args(argv)
     local a = argv[i]
     local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
     name = name or a:match("^%-%-([%w-]+)$")
-    if not name then return nil, usage_error(("unexpected argument %q"):format(a)) end
+    if not name then   -- not quoted: it may be a secret typed without its flag
+      return nil, usage_error(("unexpected argument %d: options are --name VALUE or --name=VALUE"):format(i - 1))
+    end
     local function value()
       if inline then return inline end
       i = i + 1
@@ -194,7 +196,7 @@ local function parse_args(argv)
           args.options[c[2]] = value()
         end
       elseif behaviour[name] then
-        if name == "dry-run" or name == "idempotent" then
+        if name == "dry-run" or name == "idempotent" or name == "help" then
           if inline then error(usage_error("--" .. name .. " takes no value"), 0) end
           args.flags[name] = true
         else
@@ -234,12 +236,31 @@ local function note_secret_flags(argv, out)
   out:secret(os.getenv("ALIBABA_CLOUD_SECURITY_TOKEN"))
 end
 
+local current = output.new { stdout = io.stdout, stderr = io.stderr }   -- this run's writer (see main)
+
+-- The options a profile gives.
+local PROFILE_OPTIONS = { access_key_id = true, access_key_secret = true, security_token = true, region_id = true }
+
+-- livepull.new(opts) with a profile's unusable values (a space in a secret,
+-- a bad region_id: the core's rules) reported as InvalidProfile; source
+-- names the profile the credentials came from, if one.
+local function new_client(opts, source)
+  local client, err = livepull.new(opts)
+  if not client and source and type(err) == "table" and PROFILE_OPTIONS[err.field] then
+    return nil, { kind = "config", code = "InvalidProfile", field = "profile",
+                  message = source .. ": " .. tostring(err.message) }
+  end
+  return client, err
+end
+
 -- Credentials come whole from one place: the flags, else a profile (named,
 -- or the file's current one when the environment has none), else (left to
 -- the library) the environment. A token is never borrowed from elsewhere:
 -- security_token = false tells the library not to read the environment's.
 -- A named profile that cannot be used is an error, never a fall back.
+-- -> opts, and the profile's description when one gave the credentials.
 local function client_options(args, out)
+  out = out or current
   local opts = {}
   for k, v in pairs(args.options) do opts[k] = v end
   if (opts.access_key_id == nil) ~= (opts.access_key_secret == nil) then
@@ -252,8 +273,10 @@ local function client_options(args, out)
   if opts.security_token ~= nil then
     return nil, usage_error("--security-token goes with --access-key-id and --access-key-secret")
   end
-  local name = args.flags.profile or os.getenv("ALIBABA_CLOUD_PROFILE")
+  local env_name = os.getenv("ALIBABA_CLOUD_PROFILE")
+  local name = args.flags.profile or (env_name ~= "" and env_name or nil)
   local from_env = os.getenv("ALIBABA_CLOUD_ACCESS_KEY_ID") and os.getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+  local source
   if name or not from_env then
     local p, path_or_err = profile.load(name)
     if not p then return nil, path_or_err end
@@ -266,10 +289,11 @@ local function client_options(args, out)
       out:secret(p.security_token)
       opts.access_key_id, opts.access_key_secret = p.access_key_id, p.access_key_secret
       opts.security_token = p.security_token or false
+      source = ("profile %q in %s"):format(p.name, path_or_err)
     end
     if opts.region_id == nil then opts.region_id = p.region_id end
   end
-  return opts
+  return opts, source
 end
 
 local function merged(defaults, params)
@@ -302,9 +326,8 @@ local function would_change(current, params)
                   message = "DescribeLivePullToPush answered without a TaskInfo object; --idempotent cannot compare" }
   end
   for name, v in pairs(params) do
-    if not NOT_COMPARED[name] and normalized(name, v) ~= normalized(name, rawget(info, TASKINFO_NAMES[name] or name)) then
-      return true
-    end
+    local now = rawget(info, TASKINFO_NAMES[name] or name)
+    if not NOT_COMPARED[name] and normalized(name, v) ~= normalized(name, now) then return true end
   end
   return false
 end
@@ -342,7 +365,8 @@ end
 local function run_line(client, args, defaults, n, text)
   local params, why = input.decode_object(text)
   if not params then
-    return nil, { kind = "validation", code = "InvalidParameter", field = "line", message = ("line %d %s"):format(n, why) }
+    return nil, { kind = "validation", code = "InvalidParameter", field = "line",
+                  message = ("line %d %s"):format(n, why) }
   end
   local converted, err = input.convert(args.action, merged(defaults, params))
   if not converted then return nil, err end
@@ -431,12 +455,12 @@ local function run(argv, io_, out)
     return exit_code(perr)
   end
 
-  local opts, oerr = client_options(args, out)
+  local opts, source_or_err = client_options(args, out)
   if not opts then
-    out:error(oerr)
-    return exit_code(oerr)
+    out:error(source_or_err)
+    return exit_code(source_or_err)
   end
-  local client, cerr = livepull.new(opts)
+  local client, cerr = new_client(opts, source_or_err)
   if not client then
     out:error(cerr)
     return exit_code(cerr)
@@ -470,6 +494,7 @@ function M.main(argv, io_)
   io_ = io_ or { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr,
                  stderr_is_tty = os.execute("[ -t 2 ]") == true }
   local out = output.new(io_)
+  current = out
   local ok, code = xpcall(function() return run(argv, io_, out) end, function(e) return e end)
   if ok then return code end
   -- An internal failure: one JSON error object on stderr, exit 1.
@@ -478,5 +503,10 @@ function M.main(argv, io_)
   end
   return M.EXIT.internal
 end
+
+-- For other command files: JSON through this run's writer (arrays kept,
+-- secrets scrubbed), and the error shape.
+function M.to_json(v) return current:encode(v) end
+M.error_table = output.error_table
 
 return M

@@ -43,7 +43,7 @@ local NEEDS = {
   StsToken = { "access_key_id", "access_key_secret", "sts_token" },
 }
 
--- load(name [, path]) -> client options { access_key_id, access_key_secret,
+-- load(name [, path]) -> { name, access_key_id, access_key_secret,
 -- security_token, region_id }, path read (or nil); or nil, InvalidProfile
 -- error. No name means the file's current profile; a missing file is not an
 -- error unless a name was asked for (the result is then {}).
@@ -76,6 +76,7 @@ function M.load(name, path)
         end
       end
       return {
+        name = name,
         access_key_id = p.access_key_id,
         access_key_secret = p.access_key_secret,
         security_token = p.mode == "StsToken" and p.sts_token or nil,

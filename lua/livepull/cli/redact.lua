@@ -1,9 +1,9 @@
 -- Secrets out of the command's output, whatever carried them there (an
 -- error table quoting the request, a hostile answer): the AccessKeySecret
 -- and STS token the command was given, and the value of any Signature
--- parameter or Authorization field. Each is found as typed or
--- percent-encoded any number of times (either hex case, character by
--- character), so a quoted URL or string to sign cannot hide it.
+-- parameter or Authorization field. Each is found as typed, percent-encoded
+-- any number of times (either hex case, character by character) or with
+-- JSON escapes left in, so a quoted URL or string to sign cannot hide it.
 local M = {}
 
 M.MARK = "<redacted>"
@@ -11,14 +11,20 @@ M.MARK = "<redacted>"
 -- no real AccessKeySecret (30 characters) or STS token is that short.
 M.MIN_LENGTH = 4
 
-local PERCENT = 37
+local PERCENT, BACKSLASH = 37, 92
 
 -- The index after the spelling of byte c at s[i], or nil. A spelling is c
--- itself, or "%", any number of "25" (one per extra round of encoding),
--- then c's two hex digits.
+-- itself; "%", any number of "25" (one per extra round of encoding), then
+-- c's two hex digits; or a JSON escape left in a string (\/, \u002f).
 local function spells(s, i, c)
   local b = s:byte(i)
   if b == c then return i + 1 end
+  if b == BACKSLASH then
+    if s:byte(i + 1) == c then return i + 2 end
+    local hex = s:match("^u(%x%x%x%x)", i + 1)
+    if hex and tonumber(hex, 16) == c then return i + 6 end
+    return nil
+  end
   if b ~= PERCENT then return nil end
   local j = i + 1
   while true do
@@ -42,7 +48,7 @@ end
 -- s with every spelling of secret replaced by the mark.
 local function without(s, secret)
   local first = secret:sub(1, 1)
-  local class = "[" .. (first:match("%w") and first or "%" .. first) .. "%%]"
+  local class = "[" .. (first:match("%w") and first or "%" .. first) .. "%%\\]"
   local parts, last, i = nil, 1, 1
   while true do
     local at = s:find(class, i)
