@@ -4,6 +4,7 @@
 #define LIVEPULL_CONFIG_H
 
 #include "error.h"
+#include "redact.h"
 #include "sign.h"
 
 typedef struct lp_config {
@@ -12,6 +13,7 @@ typedef struct lp_config {
   char *authority;    /* host[:port]: the signed host header */
   char *region_id;
   char *ca_file, *ca_path, *proxy, *user_agent;
+  char *no_proxy;      /* proxy = "env": the environment's NO_PROXY, for libcurl; else NULL */
   char *shared_dict;   /* livepull.resty: the lua_shared_dict that paces all workers */
   lp_algorithm algorithm;
   double connect_timeout, timeout;
@@ -20,6 +22,7 @@ typedef struct lp_config {
   int max_attempts;                       /* 1: no retries */
   double retry_base_delay, retry_max_delay;
   double rate_limit, rate_burst;          /* requests per second; 0: no pacing */
+  double max_pacing_wait;                 /* seconds: a longer pacing wait fails the call */
 } lp_config;
 
 /* runtime names the Lua in the user agent. Reads the table at idx (or nil: everything from the environment). Checks
@@ -27,5 +30,9 @@ typedef struct lp_config {
  * by cfg. 0 ok, -1 err set (kind "config"). */
 int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, lp_error *err);
 void lp_config_free(lp_config *cfg);
+
+/* Adds what errors must not show: the security token and the proxy's user
+ * name and password. The spans point into cfg. */
+void lp_config_secrets(const lp_config *cfg, lp_secrets *out);
 
 #endif

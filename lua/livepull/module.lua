@@ -5,29 +5,66 @@ local core = require "livepull.core"
 
 local MAX_CACHED_CLIENTS = 8
 
--- A stable text for a config table, so equal configs share one client (and
--- its kept-alive connection) even when each call builds a fresh table.
+-- A text naming a config's content, so equal configs share one client (and
+-- its kept-alive connection) even when each call builds a fresh table. Each
+-- option is written length-prefixed (name, type, value), so no value can
+-- mimic another option; only strings, numbers and booleans are written
+-- (never through tostring, so no __tostring runs). Any other config is not
+-- cached: nil, and the core judges it.
 local function config_key(config)
   if config == nil then return "" end
   if type(config) ~= "table" or getmetatable(config) ~= nil then return nil end
   local keys = {}
-  for k in pairs(config) do
+  for k in next, config do
     if type(k) ~= "string" then return nil end
     keys[#keys + 1] = k
   end
   table.sort(keys)
   local parts = {}
   for i, k in ipairs(keys) do
-    local v = config[k]
-    parts[i] = k .. "=" .. type(v) .. ":" .. (type(v) == "number" and ("%.17g"):format(v) or tostring(v))
+    local v, t = config[k], type(config[k])
+    if t == "number" then v = ("%.17g"):format(v)
+    elseif t == "boolean" then v = v and "true" or "false"
+    elseif t ~= "string" then return nil end
+    parts[i] = ("%d:%s%s%d:%s"):format(#k, k, t:sub(1, 1), #v, v)
   end
-  return table.concat(parts, "\0")
+  return table.concat(parts)
+end
+
+-- No answer is followed past this many pages (100 tasks each by default).
+local MAX_PAGES = 10000
+
+-- A protocol error about a page, raised or returned as the client fails.
+local function bad_page(client, message)
+  return core.fail(client, core.error("protocol", "InvalidResponse", message))
+end
+
+-- The page's entries when TaskList is a list (an empty one decodes as {}),
+-- else nil.
+local function entries(list)
+  if list == nil then return {} end
+  if type(list) ~= "table" then return nil end
+  local n = #list
+  for k in next, list do
+    if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then return nil end
+  end
+  return list
+end
+
+-- The TaskIds of a page, to see the service answer the same page again.
+local function page_identity(page)
+  local ids = {}
+  for i, task in ipairs(page) do ids[i] = type(task) == "table" and tostring(task.TaskId) or "?" end
+  return #page .. ":" .. table.concat(ids, "\0")
 end
 
 -- client:tasks(params): every task of a DescribeLivePullToPushList query,
--- page after page. The caller's table is copied, never changed. With
--- livepull.safe a failed page ends the loop; call the iterator by hand to
--- get nil, err.
+-- page after page. The caller's table is copied, never changed. The loop
+-- ends after Total tasks, on an empty page, on a page that repeats the one
+-- before (a service that answers the last page for any later number), and
+-- after MAX_PAGES. A page that is not a list is a protocol InvalidResponse
+-- error. With livepull.safe a failed page ends the loop; call the iterator
+-- by hand to get nil, err.
 local function tasks(client, params)
   local query = {}
   if type(params) == "table" then
@@ -35,7 +72,7 @@ local function tasks(client, params)
   end
   query.PageSize = query.PageSize or 100
   local page_number = query.PageNumber or 1
-  local page, index, seen, total
+  local page, index, seen, total, identity, pages = nil, 0, 0, nil, nil, 0
   return function()
     while true do
       if page and index < #page then
@@ -43,11 +80,21 @@ local function tasks(client, params)
         return page[index]
       end
       if page and (#page == 0 or (total and seen >= total)) then return nil end
+      if pages >= MAX_PAGES then
+        return bad_page(client, ("the task list did not end after %d pages"):format(MAX_PAGES))
+      end
       query.PageNumber = page_number
       local res, err = client:list(query)
       if not res then return nil, err end
-      page, index, seen, total = res.TaskList or {}, 0, seen or 0, tonumber(res.Total)
-      page_number = page_number + 1
+      local list = entries(res.TaskList)
+      if not list then
+        return bad_page(client, ("TaskList must be a list of tasks (got a %s)"):format(
+          type(res.TaskList) == "table" and "JSON object" or type(res.TaskList)))
+      end
+      local this_identity = page_identity(list)
+      if #list > 0 and this_identity == identity then return nil end
+      page, index, identity, total = list, 0, this_identity, tonumber(res.Total)
+      page_number, pages = page_number + 1, pages + 1
     end
   end
 end

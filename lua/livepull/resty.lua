@@ -9,7 +9,7 @@
 --
 -- Methods return res, or nil and a livepull error table (the OpenResty way).
 -- Cosockets work in rewrite, access, content, ssl and timer contexts; see
--- the README's phase table.
+-- the phase table in docs/nginx.md.
 local core = require "livepull.core"
 local safe = require "livepull.safe"
 

@@ -1,6 +1,6 @@
 -- livepull.resty in a real nginx (Debian's nginx + libnginx-mod-http-lua),
 -- started on loopback with its own prefix, in front of the emulator over
--- HTTP and HTTPS. Runs examples/nginx/nginx.conf, the config the README shows.
+-- HTTP and HTTPS. Runs examples/nginx/nginx.conf, the config docs/nginx.md shows.
 local cjson = require "cjson"
 local H = require "helpers"
 
@@ -103,6 +103,18 @@ for _, scheme in ipairs { "http", "https" } do
       local res = get(nginx.url .. "/update?task=" .. TASK)
       assert.are.same({ false, true, "protocol", "InvalidResponse" },
         { res.ok, res.is_error, res.error.kind, res.error.code })
+    end)
+
+    it("a server quoting the request back: the signature is redacted from the error", function()
+      for encodings = 0, 2 do
+        emu.faults { { kind = "echo", encode = encodings } }
+        local res = get(nginx.url .. "/update?task=" .. TASK)
+        assert.are.same({ false, "api", "GatewayError" }, { res.ok, res.error.kind, res.error.code })
+        assert.truthy(res.error.message:find("x-acs-signature-nonce", 1, true), res.error.message)
+        local rest = res.error.message:gsub("<redacted>", "")
+        assert.is_nil(rest:find("Signature=%x") or rest:find("Signature%%3D%x") or rest:find("Signature%%253D%x"),
+          res.error.message)
+      end
     end)
 
     for _, framing in ipairs { "chunked", "close" } do

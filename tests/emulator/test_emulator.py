@@ -912,6 +912,23 @@ class ApiTests(unittest.TestCase):
         self.assertEqual((resp.status, resp.raw, resp.headers["Content-Type"]), (200, b"<html>oops</html>",
                                                                                   "text/html"))
 
+    def test_fault_echo(self):
+        self.inject({"kind": "echo"})
+        resp = self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"})
+        self.assertEqual((resp.status, resp.data["Code"]), (400, "GatewayError"))
+        for field in ("Message", "Recommend", "HostId"):
+            self.assertIn("TaskId=" + SCHEDULED_ID, resp.data[field])
+            self.assertIn("\r\nHost: ", resp.data[field])
+        self.inject({"kind": "echo", "encode": 2, "fields": ["Recommend"], "status": 502})
+        resp = self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"})
+        self.assertEqual(resp.status, 502)
+        self.assertIn("TaskId%253D" + SCHEDULED_ID, resp.data["Recommend"])
+        self.assertEqual(resp.data["Message"], "the gateway refused the request")
+        self.inject({"kind": "echo", "json": False})
+        resp = self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"})
+        self.assertTrue(resp.raw.startswith(b"GET /?"))
+        self.assertEqual(self.last_logged_fault(), "echo")
+
     def test_fault_retcode(self):
         self.inject({"kind": "retcode", "ret_code": 1, "description": "Internal failure"})
         resp = self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"})
