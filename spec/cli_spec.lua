@@ -691,14 +691,14 @@ describe("livepull command", function()
     for _, c in ipairs {
       { "--rate-burst 0", "rate_burst" }, { "--retry-base-delay -1", "retry_base_delay" },
       { "--retry-max-delay -1", "retry_max_delay" }, { "--max-response-bytes 10", "max_response_bytes" },
-      { "--user-agent " .. H.sh_quote("a\tb"), "user_agent" },
+      { "--user-agent " .. H.sh_quote("a\tb"), "user_agent" }, { "--max-pacing-wait -1", "max_pacing_wait" },
     } do
       local code, _, err = livepull("describe " .. task_flags() .. " " .. c[1])
       assert.are.equal(4, code, c[1] .. ": " .. err)
       assert.are.same({ "InvalidConfig", c[2] }, strict_json(err, "[d['code'], d['field']]"))
     end
     local code, _, err = livepull("describe " .. creds():gsub("%-%-rate%-limit 0", "--rate-limit 8 --rate-burst 1") ..
-      " --task-id " .. TASK .. " --region cn-shanghai --user-agent playbook/1")
+      " --task-id " .. TASK .. " --region cn-shanghai --user-agent playbook/1 --max-pacing-wait 5")
     assert.are.equal(0, code, err)
   end)
 
@@ -876,6 +876,25 @@ describe("livepull command", function()
       assert.are.equal(0, code, err)
       assert.are.equal(2, #lines_of(out))
       assert_clean(out, server.log, { H.STS2_SECRET, H.STS2_TOKEN })
+    end)
+
+    it("the emulator's echo fault, quoting 0, 1 or 2 times encoded, either algorithm", function()
+      for _, algorithm in ipairs { "HMAC-SHA1", "ACS3-HMAC-SHA256" } do
+        for encode = 0, 2 do
+          emu.faults { { kind = "echo", encode = encode, fields = { "Message", "Recommend", "HostId", "RequestId" } } }
+          local code, out, err = livepull(("describe --endpoint %s %s --signature-algorithm %s --max-attempts 1 " ..
+            "--task-id t --region cn-beijing"):format(emu.url, sts_flags, algorithm))
+          assert.are.equal(6, code, err)
+          assert.are.equal("", out)
+          assert.truthy(err:find("the request was: ", 1, true), err)
+          for _, secret in ipairs { H.STS2_SECRET, H.STS2_TOKEN } do
+            for _, form in ipairs(spellings(secret)) do assert.is_nil(err:find(form, 1, true), form) end
+          end
+          assert.is_nil(err:find("Signature=%w"))
+          assert.is_nil(err:find("Signature%%3D%w"))
+          assert.is_nil(err:find("Signature%%253D%w"))
+        end
+      end
     end)
 
     it("unit: the scrubber finds secrets spelled any way and any Signature value", function()

@@ -31,6 +31,7 @@ local CLIENT_FLAGS = {
   { "retry-max-delay", "retry_max_delay", "number" },
   { "rate-limit", "rate_limit", "number" },
   { "rate-burst", "rate_burst", "number" },
+  { "max-pacing-wait", "max_pacing_wait", "number" },
   { "max-response-bytes", "max_response_bytes", "number" },
   { "user-agent", "user_agent", "string" },
   { "ca-file", "ca_file", "string" },
@@ -42,6 +43,7 @@ M.CLIENT_FLAGS = CLIENT_FLAGS
 M.NOT_FLAGS = {
   region_id = "the parameter flag --region-id sends RegionId; a profile's region_id is the default",
   shared_dict = "nginx only (livepull.resty)",
+  on_attempt = "a Lua function: no command-line form",
 }
 
 local BEHAVIOUR_FLAGS = {
@@ -236,7 +238,7 @@ local function note_secret_flags(argv, out)
   out:secret(os.getenv("ALIBABA_CLOUD_SECURITY_TOKEN"))
 end
 
-local current = output.new { stdout = io.stdout, stderr = io.stderr }   -- this run's writer (see main)
+local run_writer = output.new { stdout = io.stdout, stderr = io.stderr }   -- this run's writer (see main)
 
 -- The options a profile gives.
 local PROFILE_OPTIONS = { access_key_id = true, access_key_secret = true, security_token = true, region_id = true }
@@ -260,7 +262,7 @@ end
 -- A named profile that cannot be used is an error, never a fall back.
 -- -> opts, and the profile's description when one gave the credentials.
 local function client_options(args, out)
-  out = out or current
+  out = out or run_writer
   local opts = {}
   for k, v in pairs(args.options) do opts[k] = v end
   if (opts.access_key_id == nil) ~= (opts.access_key_secret == nil) then
@@ -494,7 +496,7 @@ function M.main(argv, io_)
   io_ = io_ or { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr,
                  stderr_is_tty = os.execute("[ -t 2 ]") == true }
   local out = output.new(io_)
-  current = out
+  run_writer = out
   local ok, code = xpcall(function() return run(argv, io_, out) end, function(e) return e end)
   if ok then return code end
   -- An internal failure: one JSON error object on stderr, exit 1.
@@ -506,7 +508,7 @@ end
 
 -- For other command files: JSON through this run's writer (arrays kept,
 -- secrets scrubbed), and the error shape.
-function M.to_json(v) return current:encode(v) end
+function M.to_json(v) return run_writer:encode(v) end
 M.error_table = output.error_table
 
 return M
