@@ -585,6 +585,45 @@ describe("livepull command", function()
     assert.are.equal(8, emu.task(TASK).RepeatNumber)
   end)
 
+  it("Ctrl-C ends a batch (exit 130, one JSON error), the lines done kept", function()
+    local dir = H.tmpdir()
+    local script = table.concat({
+      "cd " .. H.sh_quote(dir),
+      "mkfifo in",
+      command_line("update " .. creds() .. " --region cn-shanghai --batch -") .. " <in >out 2>err &",
+      "pid=$!",
+      "exec 3>in",
+      "printf '%s\\n' " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 5 }) .. " >&3",
+      "i=0; while [ ! -s out ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done",
+      "kill -INT $pid",
+      "wait $pid; echo $? >rc",
+      "exec 3>&-",
+    }, "\n")
+    H.run(script)
+    local function slurp(name)
+      local f = assert(io.open(dir .. "/" .. name))
+      local s = f:read("a")
+      f:close()
+      return s
+    end
+    assert.are.equal("130", (slurp("rc"):gsub("%s", "")))
+    assert.are.equal(1, #lines_of(slurp("out")))
+    local errs = lines_of(slurp("err"))
+    assert.are.equal(1, #errs, slurp("err"))
+    assert.are.same({ "internal", "Interrupted" }, strict_json(errs[1], "[d['kind'], d['code']]"))
+  end)
+
+  it("a --params or profile file that never ends (/dev/zero) is refused, bounded", function()
+    local code, _, err = livepull("update " .. task_flags() .. " --params /dev/zero")
+    assert.are.equal(2, code, err)
+    assert.matches("larger than", cjson.decode(err).message)
+    local h = H.tmpdir()
+    os.execute("mkdir -p " .. h .. "/.aliyun && ln -s /dev/zero " .. h .. "/.aliyun/config.json")
+    code, _, err = livepull("describe --profile p --endpoint " .. emu.url .. " --task-id x --region cn-beijing", { home = h })
+    assert.are.equal(4, code, err)
+    assert.are.equal("InvalidProfile", cjson.decode(lines_of(err)[#lines_of(err)]).code)
+  end)
+
   it("--batch - over 100,000 lines keeps its memory flat (peak RSS from /proc) and answers every line", function()
     local dir = H.tmpdir()
     -- about 27 MB of input: lines that fail validation (nothing sent), and a real call every 25,000 lines

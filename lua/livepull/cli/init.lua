@@ -13,7 +13,11 @@ local redact = require "livepull.cli.redact"
 local M = {}
 
 M.EXIT = { ok = 0, internal = 1, usage = 2, validation = 3, config = 4, transport = 5, api = 6, protocol = 7,
-  batch = 8 }
+  batch = 8, interrupted = 130 }
+
+-- Files read whole (--params) are read up to this size: a JSON object of
+-- parameters is far smaller, and /dev/zero must not fill the memory.
+M.MAX_PARAMS_BYTES = 8 * 1024 * 1024
 
 -- Client options as flags: { flag, option, kind [, secret] }. Every option
 -- of livepull.new is here or in NOT_FLAGS (a spec holds both lists to the
@@ -68,12 +72,14 @@ local function usage_error(message)
   return { kind = "usage", code = "InvalidArguments", message = message }
 end
 
-local function read_file(path, stdin)
-  if path == "-" then return stdin:read("a") end
-  local f, why = io.open(path, "rb")
+local function read_file(path, stdin, limit)
+  local f, why = stdin, nil
+  if path ~= "-" then f, why = io.open(path, "rb") end
   if not f then return nil, why end
-  local text, rerr = f:read("a")
-  f:close()
+  local text, rerr = f:read(limit + 1)
+  if f ~= stdin then f:close() end
+  if text == nil and rerr == nil then text = "" end   -- an empty file
+  if text and #text > limit then return nil, ("larger than %d bytes"):format(limit) end
   return text, rerr
 end
 
@@ -375,6 +381,8 @@ local function run_line(client, args, defaults, n, text)
   return run_one(client, args, converted)
 end
 
+local EINTR = 4
+
 -- A batch file's line count for the progress bar: one streamed pass.
 local function count_lines(f)
   if not f:seek("set") then return nil end   -- a pipe: no total
@@ -399,8 +407,9 @@ local function run_batch(client, args, defaults, io_, out)
   local bar = io_.stderr_is_tty and progress.new(stream ~= io_.stdin and count_lines(stream) or nil, io_.stderr)
   local failed, n = 0, 0
   while true do
-    local line, rerr = stream:read("l")
+    local line, rerr, errno = stream:read("l")
     if line == nil then
+      if errno == EINTR then error("interrupted!", 0) end   -- Ctrl-C while waiting for input
       if rerr then
         out:error(usage_error(("cannot read --batch after line %d: %s"):format(n, tostring(rerr))))
         return M.EXIT.usage
@@ -411,6 +420,7 @@ local function run_batch(client, args, defaults, io_, out)
     line = input.clean_line(line, n)
     if line:match("%S") then
       local ok, res, err = pcall(run_line, client, args, defaults, n, line)
+      local interrupted = not ok and output.is_interrupt(res) and res
       if not ok then res, err = nil, output.internal_error(res) end
       local record = { line = n, ok = res ~= nil }
       if res then record.result = res else record.error = output.error_table(err) end
@@ -421,6 +431,7 @@ local function run_batch(client, args, defaults, io_, out)
       end
       if not record.ok then failed = failed + 1 end
       if bar then bar:step(record.ok) end
+      if interrupted then error(interrupted, 0) end   -- Ctrl-C ends the batch, not just this line
     end
   end
   if bar then bar:finish() end
@@ -432,7 +443,7 @@ end
 local function gather_params(args, io_)
   local params = {}
   if args.flags.params then
-    local text, why = read_file(args.flags.params, io_.stdin)
+    local text, why = read_file(args.flags.params, io_.stdin, M.MAX_PARAMS_BYTES)
     if not text then return nil, usage_error("cannot read --params: " .. tostring(why)) end
     local decoded, derr = input.decode_object(text)
     if not decoded then return nil, usage_error("--params " .. derr) end
@@ -499,11 +510,11 @@ function M.main(argv, io_)
   run_writer = out
   local ok, code = xpcall(function() return run(argv, io_, out) end, function(e) return e end)
   if ok then return code end
-  -- An internal failure: one JSON error object on stderr, exit 1.
+  -- An internal failure: one JSON error object on stderr, exit 1 (130 for Ctrl-C).
   if not pcall(out.error, out, output.internal_error(code)) then
     pcall(io_.stderr.write, io_.stderr, '{"kind":"internal","code":"InternalError","message":"the command failed"}\n')
   end
-  return M.EXIT.internal
+  return output.is_interrupt(code) and M.EXIT.interrupted or M.EXIT.internal
 end
 
 -- For other command files: JSON through this run's writer (arrays kept,

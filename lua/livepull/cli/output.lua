@@ -18,12 +18,18 @@ M.ARRAY_FIELDS = { TaskList = true, SourceUrls = true }
 local ERROR_FIELDS = { "kind", "code", "message", "field", "status", "request_id", "host_id", "recommend",
   "ret_code", "curl_code", "retryable", "attempts" }
 
+-- True for the error the standalone interpreter raises on Ctrl-C (SIGINT).
+function M.is_interrupt(e)
+  return type(e) == "string" and e:match("interrupted!$") ~= nil
+end
+
 -- A Lua error (a string, or anything else) as the command's error object:
 -- the first line only, never a traceback.
 function M.internal_error(e)
   local ok, text = pcall(tostring, e)
   text = ok and type(text) == "string" and text or "an error that cannot be shown"
-  return { kind = "internal", code = "InternalError", message = text:match("^[^\n]*") }
+  return { kind = "internal", code = M.is_interrupt(e) and "Interrupted" or "InternalError",
+           message = text:match("^[^\n]*") }
 end
 
 function M.error_table(err)

@@ -6,6 +6,8 @@ local cjson = require "cjson.safe"
 
 local M = {}
 
+local MAX_BYTES = 1024 * 1024   -- read no more of the file (it could be /dev/zero)
+
 function M.path()
   local home = os.getenv("HOME") or ""
   return home .. "/.aliyun/config.json"
@@ -54,8 +56,11 @@ function M.load(name, path)
     if name then return nil, invalid(("profile %q asked for, but %s cannot be read"):format(name, path)) end
     return {}
   end
-  local text = f:read("a")
+  local text = f:read(MAX_BYTES + 1)
   f:close()
+  if text and #text > MAX_BYTES then
+    return nil, invalid(("%s is larger than %d bytes: not an aliyun CLI configuration"):format(path, MAX_BYTES))
+  end
   local doc = cjson.decode(text or "")
   if type(doc) ~= "table" or type(doc.profiles) ~= "table" then
     return nil, invalid(path .. " is not an aliyun CLI configuration (no profiles)")
