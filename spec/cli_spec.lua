@@ -78,8 +78,13 @@ end
 describe("livepull command", function()
   setup(function()
     tree = H.tmpdir()
-    local log, ok = H.run(("luarocks --lua-version 5.4 make --deps-mode=none --tree %s livepull-scm-1.rockspec 2>&1")
-      :format(H.sh_quote(tree)))
+    -- Built from a private copy: luarocks make builds in <source>/build.luarocks, which
+    -- another spec running at the same time (ctest -j) would clobber.
+    local src = H.tmpdir()
+    local log, ok = H.run(("cp -r CMakeLists.txt cmake csrc lua bin livepull-scm-1.rockspec %s/ && cd %s && " ..
+      "luarocks --lua-version 5.4 make --deps-mode=none --tree %s livepull-scm-1.rockspec 2>&1")
+      :format(H.sh_quote(src), H.sh_quote(src), H.sh_quote(tree)))
+    H.run("rm -rf " .. H.sh_quote(src))
     assert(ok, log)
     env = H.run(("luarocks --lua-version 5.4 --tree %s path"):format(H.sh_quote(tree))):gsub("export ", ""):gsub("\n", " ")
     emu = H.start_emulator()
