@@ -676,6 +676,18 @@ static int client_settings(lua_State *L) {
   if (!c) return lp_fail(L, lp_check_client(L)->safe);
   const lp_config *cfg = &c->cfg;
   lua_createtable(L, 0, 12);
+  /* The endpoint as parts, so no transport parses a URL again: the
+   * authority is host[:port], the host maybe a bracketed IPv6 literal. */
+  const char *colon = strrchr(cfg->authority, ':');
+  const char *bracket = strrchr(cfg->authority, ']');
+  int has_port = colon && (!bracket || colon > bracket);
+  int https = strncmp(cfg->base_url, "https:", 6) == 0;
+  lua_pushstring(L, https ? "https" : "http");
+  lua_setfield(L, -2, "scheme");
+  lua_pushlstring(L, cfg->authority, has_port ? (size_t)(colon - cfg->authority) : strlen(cfg->authority));
+  lua_setfield(L, -2, "host");
+  lua_pushinteger(L, has_port ? atoi(colon + 1) : https ? 443 : 80);
+  lua_setfield(L, -2, "port");
   const char *strings[][2] = {
     {"base_url", cfg->base_url}, {"authority", cfg->authority}, {"ca_file", cfg->ca_file},
     {"shared_dict", cfg->shared_dict}, {"user_agent", cfg->user_agent},
@@ -800,14 +812,23 @@ void lp_client_open(lua_State *L) {
   lua_newtable(L);
   lp_setfuncs(L, methods, 0);
   for (int i = 0; lp_operations[i].action; i++) {   /* two methods per operation */
-    lua_pushinteger(L, i);
-    lua_pushcclosure(L, client_operation, 1);
-    lua_setfield(L, -2, lp_operations[i].method);
-    lua_pushinteger(L, i);
-    lua_pushcclosure(L, lp_client_operation_many, 1);
-    lua_pushfstring(L, "%s_many", lp_operations[i].method);
-    lua_insert(L, -2);
-    lua_settable(L, -3);
+    const lp_operation *op = &lp_operations[i];
+    int rows = 0;
+    while (op->fields[rows].name) rows++;
+    if (rows > LP_MAX_FIELDS)   /* a table edit must not pass unvalidated rows */
+      luaL_error(L, "livepull: %s has %d parameter rows; validation handles at most %d", op->action,
+                 rows, LP_MAX_FIELDS);
+    for (int many = 0; many < 2; many++) {
+      lua_pushfstring(L, many ? "%s_many" : "%s", op->method);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, -3);
+      if (!lua_isnil(L, -1))   /* an operation may not hide a built-in method or another operation */
+        luaL_error(L, "livepull: the method %s of %s is taken", lua_tostring(L, -2), op->action);
+      lua_pop(L, 1);
+      lua_pushinteger(L, i);
+      lua_pushcclosure(L, many ? lp_client_operation_many : client_operation, 1);
+      lua_rawset(L, -3);
+    }
   }
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);

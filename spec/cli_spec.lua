@@ -817,6 +817,29 @@ describe("livepull command", function()
     client:close()
   end)
 
+  it("plan and apply follow the same input rules and help", function()
+    local pfile = H.tmpdir() .. "/p.json"
+    local code, _, err = livepull("plan " .. task_flags() .. " --params " .. write(pfile, '{"RepeatNumber": "4"}'))
+    assert.are.equal(0, code, err)
+    code, _, err = livepull("plan " .. task_flags() .. " --repeat-number 4")
+    assert.are.equal(0, code, err)
+    code, _, err = livepull("plan " .. task_flags() .. " --params " .. write(pfile, '{"RepeatNumber": null}'))
+    assert.are.equal(3, code, err)
+    assert.are.equal("RepeatNumber must be an integer (got null)", cjson.decode(err).message)
+    code, _, err = livepull("apply " .. task_flags() .. " --params " .. write(pfile, "[]"))
+    assert.are.equal(2, code, err)
+    local file = write(H.tmpdir() .. "/state.json", cjson.encode { { TaskName = "t1", StartTime = "2030-01-01T00:00:00Z",
+      EndTime = "2030-01-02T00:00:00Z", SourceType = "vod", SourceUrls = { "m1" }, DstUrl = "rtmp://push.example.com/a/t1",
+      RetryCount = "x" } })
+    code, _, err = livepull("apply " .. creds() .. " --region cn-beijing --file " .. file)
+    assert.are.equal(3, code, err)
+    assert.are.equal("RetryCount", cjson.decode(err).field)
+    for _, form in ipairs { "plan -h", "apply --help" } do
+      code = livepull(form)
+      assert.are.equal(0, code, form)
+    end
+  end)
+
   it("both --idempotent answers carry changed, TaskId and the RequestId of the last call", function()
     local args = "update --idempotent " .. task_flags() .. " --repeat-number 9"
     local code, out = livepull(args)

@@ -99,6 +99,9 @@ local function tasks(client, params)
   end
 end
 core.client_methods().tasks = tasks
+-- client:plan and client:apply (lua/livepull/plan.lua)
+local plan = require "livepull.plan"
+core.client_methods().plan, core.client_methods().apply = plan.plan, plan.apply
 
 return function(safe)
   local M = {
@@ -130,6 +133,8 @@ return function(safe)
 
   -- livepull.update(params [, config]) and one such function per operation.
   for action, method in pairs(core.operations()) do
+    -- An operation may not hide new, version or is_error.
+    if M[method] then error(("livepull: the function %s of %s is taken"):format(method, action)) end
     M[method] = function(params, config)
       local client, err = client_for(config)
       if not client then return nil, err end

@@ -128,6 +128,21 @@ for _, scheme in ipairs { "http", "https" } do
       end)
     end
 
+    it("client:apply stops, updates and restarts a running task only when allowed", function()
+      local running = "demo-running-0001"
+      local base = nginx.url .. "/apply?task=" .. running .. "&region=cn-beijing&offset=6"
+      local res = get(base)
+      assert.are.same({ false, "TaskRunning", {} }, { res.ok, res.error.code, res.error.steps })
+      res = get(base .. "&restart=1")
+      assert.are.same({ true, true, "running" }, { res.ok, res.changed, res.state })
+      assert.are.same({ "StopLivePullToPush", "UpdateLivePullToPush", "RestartLivePullToPush" }, res.steps)
+      assert.are.same({ "running", 6 }, { emu.task(running).State, emu.task(running).Offset })
+      res = get(base .. "&restart=1")
+      assert.are.same({ true, false }, { res.ok, res.changed })
+      res = get(nginx.url .. "/apply?task=no-such-task&offset=6")
+      assert.are.same({ false, "CodeTaskNotExist" }, { res.ok, res.error.code })
+    end)
+
     it("retries a throttled answer with ngx.sleep and succeeds", function()
       emu.faults { { kind = "throttle", time_left_ms = 100, count = 2 } }
       local res = get(nginx.url .. "/update?task=" .. TASK)

@@ -62,6 +62,9 @@ local BEHAVIOUR_FLAGS = {
 -- Commands: name -> action, in the order help lists them.
 local COMMANDS, ORDER = {}, { "create", "describe", "list", "update", "stop", "restart", "delete" }
 for action, method in pairs(core.operations()) do COMMANDS[method] = action end
+-- plan and apply (cli/apply.lua) take update's parameter flags.
+COMMANDS.plan, COMMANDS.apply = "UpdateLivePullToPush", "UpdateLivePullToPush"
+ORDER[#ORDER + 1], ORDER[#ORDER + 2] = "plan", "apply"
 
 local function flag_of(name, is_list)
   local kebab = name:gsub("(%l)(%u)", "%1-%2"):lower()
@@ -73,6 +76,7 @@ local function usage_error(message)
 end
 
 local function read_file(path, stdin, limit)
+  limit = limit or M.MAX_PARAMS_BYTES
   local f, why = stdin, nil
   if path ~= "-" then f, why = io.open(path, "rb") end
   if not f then return nil, why end
@@ -136,9 +140,8 @@ end
 
 local function is_help(a) return a == "--help" or a == "-h" end
 
--- argv -> { command, params, options, flags } or nil, usage error. Values
--- of parameter flags stay strings here; cli/input converts them with the
--- JSON input.
+-- argv -> { command, params, options, flags } or nil, usage error (or a
+-- validation error: a flag value that breaks cli/input's rules).
 local function parse_args(argv)
   local command = argv[1]
   if command == nil or is_help(command) or command == "help" then
@@ -154,7 +157,7 @@ local function parse_args(argv)
     return nil, usage_error(("unknown command %q; commands: %s"):format(command, table.concat(ORDER, ", ")))
   end
   for i = 2, #argv do
-    if is_help(argv[i]) then return { help = true, command = command } end
+    if is_help(argv[i]) then return { help = true, command = command, flags = { help = true } } end
   end
 
   local fields = {}
@@ -226,6 +229,9 @@ local function parse_args(argv)
   if args.flags.batch == "-" and args.flags.params == "-" then
     return nil, usage_error("--batch - and --params - cannot both read stdin")
   end
+  local converted, cerr = input.convert(action, args.params)   -- "3" -> 3 for integer flags
+  if not converted then return nil, cerr end
+  args.params = converted
   return args
 end
 
@@ -454,10 +460,11 @@ end
 
 local function run(argv, io_, out)
   note_secret_flags(argv, out)
+  if argv[1] == "plan" or argv[1] == "apply" then return require("livepull.cli.apply").main(argv, io_, M) end
   local args, uerr = parse_args(argv)
   if not args then
     out:error(uerr)
-    return M.EXIT.usage
+    return exit_code(uerr)
   end
   if args.help then help(io_.stdout, args.command); return M.EXIT.ok end
   if args.version then io_.stdout:write("livepull ", livepull.version, "\n"); return M.EXIT.ok end
@@ -517,9 +524,11 @@ function M.main(argv, io_)
   return output.is_interrupt(code) and M.EXIT.interrupted or M.EXIT.internal
 end
 
--- For other command files: JSON through this run's writer (arrays kept,
--- secrets scrubbed), and the error shape.
+-- For other command files (cli/apply.lua): JSON through this run's writer
+-- (arrays kept, secrets scrubbed), the error shape, and the shared steps.
 function M.to_json(v) return run_writer:encode(v) end
 M.error_table = output.error_table
+M.parse_args, M.client_options, M.read_file, M.merged, M.help, M.usage_error =
+  parse_args, client_options, read_file, merged, help, usage_error
 
 return M
