@@ -424,6 +424,7 @@ describe("livepull command", function()
     assert.are.equal(0, code, err)
     assert.are.same({ "list", 0 }, strict_json(out, "[type(d['TaskList']).__name__, len(d['TaskList'])]"))
     code, out = livepull("list " .. creds() .. " --region cn-shanghai")
+    assert.are.equal(0, code)
     assert.are.same({ "list", "list" },
       strict_json(out, "[type(d['TaskList']).__name__, type(d['TaskList'][0]['TaskInfo']['SourceUrls']).__name__]"))
     -- a task whose SourceUrls is empty, seen by describe, list and a batch line
@@ -436,6 +437,7 @@ describe("livepull command", function()
     assert.are.equal(0, code)
     assert.are.same({ "list", 0 }, strict_json(out, "[type(d['TaskInfo']['SourceUrls']).__name__, len(d['TaskInfo']['SourceUrls'])]"))
     code, out = livepull("list " .. creds() .. " --region cn-beijing --task-id empty-urls")
+    assert.are.equal(0, code)
     assert.are.same("list", strict_json(out, "type(d['TaskList'][0]['TaskInfo']['SourceUrls']).__name__"))
     code, out = livepull("list " .. creds() .. " --batch -", { stdin = '{"Region":"cn-beijing","TaskName":"nothing-here"}\n' })
     assert.are.equal(0, code)
@@ -456,6 +458,7 @@ describe("livepull command", function()
         '{"Other":{},"SourceUrls":[],"TaskList":[]}' },
       { "nested", { TaskList = { { TaskInfo = { SourceUrls = {} } } } }, '{"TaskList":[{"TaskInfo":{"SourceUrls":[]}}]}' },
       { "a sparse table is an object", { [1] = "a", [3] = "c" }, '{"1":"a","3":"c"}' },
+      { "a table marked as a list", { steps = json.array {}, more = json.array { 1 } }, '{"more":[1],"steps":[]}' },
       { "a mixed table is an object", { "a", x = 1 }, '{"1":"a","x":1}' },
       { "keys that JSON cannot hold are left out", { [true] = 1, [1.5] = 2, b = 3 }, '{"1.5":2,"b":3}' },
       { "a cycle", cyclic, '{"self":null}' },

@@ -25,23 +25,10 @@ local OWN_FLAGS = {
 local OWN_ORDER = { "allow-restart", "check", "diff", "file", "prune", "recreate" }
 
 -- A list written as a JSON array even when empty (lua-cjson 2.1 writes {} for an empty table).
-local ARRAY = {}
-local function list(t) return setmetatable(t or {}, ARRAY) end
+local list = require("livepull.cli.json").array
 
--- JSON with sorted keys; scalars through the command's own writer.
-local function to_json(cli, v)
-  if type(v) ~= "table" then return cli.to_json(v) end
-  local out = {}
-  if getmetatable(v) == ARRAY or #v > 0 then
-    for i = 1, #v do out[i] = to_json(cli, v[i]) end
-    return "[" .. table.concat(out, ",") .. "]"
-  end
-  local keys, names = {}, {}
-  for k in pairs(v) do keys[#keys + 1] = k; names[k] = tostring(k) end
-  table.sort(keys, function(a, b) return names[a] < names[b] end)
-  for i, k in ipairs(keys) do out[i] = cli.to_json(names[k]) .. ":" .. to_json(cli, v[k]) end
-  return "{" .. table.concat(out, ",") .. "}"
-end
+-- JSON through the command's one writer (sorted keys, arrays kept, secrets scrubbed).
+local function to_json(cli, v) return cli.to_json(v) end
 
 local function error_out(cli, err)
   local out = cli.error_table(err)

@@ -4,7 +4,8 @@
 --
 -- Rules (the README's command section repeats them):
 -- - a table is an array when its keys are exactly 1..n (n >= 1), or when it
---   is empty and sits under a key the caller names as array-valued;
+--   is empty and sits under a key the caller names as array-valued or was
+--   marked with M.array(t);
 --   otherwise an object with sorted keys (number keys written as numbers,
 --   keys of other types left out);
 -- - inf, -inf and nan are written as null;
@@ -17,6 +18,10 @@
 local M = {}
 
 M.MAX_DEPTH = 1000   -- as deep as lua-cjson decodes
+
+-- M.array(t) -> t, marked as a list: written [] even when empty.
+local ARRAY_MT = {}
+function M.array(t) return setmetatable(t or {}, ARRAY_MT) end
 
 local ESCAPES = {
   ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
@@ -106,7 +111,7 @@ local write   -- forward
 
 local function write_table(t, is_array_key, ctx, depth, out)
   local n = sequence_size(t)
-  if n == 0 and is_array_key then out[#out + 1] = "[]"; return end
+  if n == 0 and (is_array_key or getmetatable(t) == ARRAY_MT) then out[#out + 1] = "[]"; return end
   ctx.open[t] = true
   if n and n > 0 then
     out[#out + 1] = "["
