@@ -841,6 +841,12 @@ describe("livepull command", function()
       code = livepull(form)
       assert.are.equal(0, code, form)
     end
+    -- an output that cannot be written is exit 1 here too, and for help
+    for _, form in ipairs { "plan " .. task_flags() .. " --repeat-number 4", "-h", "update -h" } do
+      local c, _, e = livepull(form, { stdout = "/dev/full" })
+      assert.are.equal(1, c, form)
+      assert.are.equal("internal", cjson.decode(e).kind)
+    end
   end)
 
   it("both --idempotent answers carry changed, TaskId and the RequestId of the last call", function()

@@ -27,9 +27,6 @@ local OWN_ORDER = { "allow-restart", "check", "diff", "file", "prune", "recreate
 -- A list written as a JSON array even when empty (lua-cjson 2.1 writes {} for an empty table).
 local list = require("livepull.cli.json").array
 
--- JSON through the command's one writer (sorted keys, arrays kept, secrets scrubbed).
-local function to_json(cli, v) return cli.to_json(v) end
-
 local function error_out(cli, err)
   local out = cli.error_table(err)
   if type(err) == "table" then
@@ -40,7 +37,7 @@ local function error_out(cli, err)
 end
 
 local function fail(cli, io_, err)
-  io_.stderr:write(to_json(cli, error_out(cli, err)), "\n")
+  cli.emit(io_.stderr, error_out(cli, err))
   return err.kind == "usage" and cli.EXIT.usage or cli.EXIT[err.kind] or 1
 end
 
@@ -121,7 +118,7 @@ local function run_one(cli, client, command, params, own, io_)
   if command == "plan" then
     res, err = client:plan(params)
     if not res then return fail(cli, io_, err) end
-    io_.stdout:write(to_json(cli, plan_out(res)), "\n")
+    cli.emit(io_.stdout, plan_out(res))
     return cli.EXIT.ok
   end
   local run = own.check and plan.check or plan.apply
@@ -130,7 +127,7 @@ local function run_one(cli, client, command, params, own, io_)
   local out = plan_out(res.plan)
   out.changed, out.steps, out.result, out.check_mode = res.changed, list(res.steps), res.result, own.check or nil
   if own.diff then out.diff = diff_of(res.plan) end
-  io_.stdout:write(to_json(cli, out), "\n")
+  cli.emit(io_.stdout, out)
   return cli.EXIT.ok
 end
 
@@ -329,7 +326,7 @@ local function run_file(cli, client, args, own, io_)
     end
   end
   if own.check then summary.check_mode = true end
-  io_.stdout:write(to_json(cli, summary), "\n")
+  cli.emit(io_.stdout, summary)
   return #summary.failed == 0 and cli.EXIT.ok or cli.EXIT.batch
 end
 

@@ -135,7 +135,9 @@ local function help(out, command)
   add("")
   add("exit codes: 0 ok, 1 internal failure, 2 usage, 3 validation, 4 config, 5 transport,")
   add("6 api, 7 protocol, 8 a batch with at least one failed line.")
-  out:write(table.concat(lines, "\n"), "\n")
+  local ok, why = out:write(table.concat(lines, "\n"), "\n")
+  if ok then ok, why = out:flush() end
+  if not ok then error("cannot write the help: " .. tostring(why), 0) end
 end
 
 local function is_help(a) return a == "--help" or a == "-h" end
@@ -525,8 +527,10 @@ function M.main(argv, io_)
 end
 
 -- For other command files (cli/apply.lua): JSON through this run's writer
--- (arrays kept, secrets scrubbed), the error shape, and the shared steps.
+-- (arrays kept, secrets scrubbed, a failed write raised), the error shape,
+-- and the shared steps.
 function M.to_json(v) return run_writer:encode(v) end
+function M.emit(stream, value) run_writer:line(stream, value) end   -- one checked JSON line
 M.error_table = output.error_table
 M.parse_args, M.client_options, M.read_file, M.merged, M.help, M.usage_error =
   parse_args, client_options, read_file, merged, help, usage_error
