@@ -1,6 +1,7 @@
 /* luaopen_livepull_core: the C half of require "livepull". The Lua front
  * modules (lua/livepull/) build the public raising and safe APIs on it. */
 #include <limits.h>
+#include <signal.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -153,6 +154,44 @@ static int core_isatty(lua_State *L) {
   return 1;
 }
 
+/* core.retry_rule(code [, status]) -> { retryable, not_processed, local,
+ * throttling }: the one retry table (policy.c), for transports that build
+ * their own errors (livepull.resty); a code it does not list is final,
+ * unless the HTTP status is 500, 502, 503 or 504. */
+static int core_retry_rule(lua_State *L) {
+  const char *code = luaL_checkstring(L, 1);
+  long status = (long)luaL_optnumber(L, 2, 0);
+  const lp_failure_rule *r = lp_failure_rule_find(code);
+  lua_createtable(L, 0, 4);
+  lua_pushboolean(L, (r && r->retryable) || lp_status_retryable(status));
+  lua_setfield(L, -2, "retryable");
+  lua_pushboolean(L, r && r->not_processed);
+  lua_setfield(L, -2, "not_processed");
+  lua_pushboolean(L, r && r->local);
+  lua_setfield(L, -2, "local");
+  lua_pushboolean(L, lp_is_throttling(code));
+  lua_setfield(L, -2, "throttling");
+  return 1;
+}
+
+/* core.sigint_interrupts(): the command's Ctrl-C ends a blocking read on
+ * every Lua. lua.c of 5.1-5.3 and luajit.c install their SIGINT handler with
+ * signal(), whose SA_RESTART restarts a read from a pipe, so the "interrupted!"
+ * hook would wait for the next input line; 5.4's sigaction has no SA_RESTART.
+ * This keeps the host's handler and clears only SA_RESTART; with no handler
+ * (default or ignored) it changes nothing. Returns whether it changed one. */
+static int core_sigint_interrupts(lua_State *L) {
+  struct sigaction sa;
+  int changed = 0;
+  if (sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler != SIG_DFL &&
+      sa.sa_handler != SIG_IGN && (sa.sa_flags & SA_RESTART)) {
+    sa.sa_flags &= ~SA_RESTART;
+    changed = sigaction(SIGINT, &sa, NULL) == 0;
+  }
+  lua_pushboolean(L, changed);
+  return 1;
+}
+
 static int core_is_error(lua_State *L) {
   lua_pushboolean(L, lp_error_is(L, 1));
   return 1;
@@ -260,8 +299,8 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
     {"operations", core_operations}, {"fields", core_fields}, {"options", lp_config_options},
     {"client_methods", core_client_methods}, {"error", core_error},
-    {"bucket_take", core_bucket_take}, {"fail", lp_client_fail}, {"isatty", core_isatty},
-    {NULL, NULL},
+    {"bucket_take", core_bucket_take}, {"fail", lp_client_fail}, {"retry_rule", core_retry_rule},
+    {"isatty", core_isatty}, {"sigint_interrupts", core_sigint_interrupts}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

@@ -15,7 +15,7 @@ end
 local function help(argv)
   local chunks = {}
   local sink = { write = function(self, ...) for _, s in ipairs { ... } do chunks[#chunks + 1] = s end return self end,
-    flush = function() end }
+    flush = function() return true end }
   assert.are.equal(0, cli.main(argv, { stdin = io.stdin, stdout = sink, stderr = sink }))
   return table.concat(chunks)
 end

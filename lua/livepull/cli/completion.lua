@@ -117,11 +117,12 @@ end
 -- main(cli, argv, io_): `livepull completion bash` -> exit code.
 function M.main(cli, argv, io_)
   if argv[2] == "bash" and argv[3] == nil then
-    io_.stdout:write(M.bash(cli))
+    local ok, why = io_.stdout:write(M.bash(cli))
+    if ok then ok, why = io_.stdout:flush() end
+    if not ok then error("cannot write the output: " .. tostring(why), 0) end   -- exit 1, as the command's writes
     return cli.EXIT.ok
   end
-  io_.stderr:write(cli.to_json { kind = "usage", code = "InvalidArguments",
-    message = "usage: livepull completion bash (the only shell supported)" }, "\n")
+  cli.emit(io_.stderr, cli.usage_error("usage: livepull completion bash (the only shell supported)"))
   return cli.EXIT.usage
 end
 
