@@ -132,6 +132,15 @@ static int core_bucket_take(lua_State *L) {
   return 3;
 }
 
+/* core.monotonic(): seconds on CLOCK_MONOTONIC, for pacing state kept
+ * outside the C core. That clock is one per host, so times taken by
+ * different processes of one host (the nginx workers sharing a
+ * lua_shared_dict) compare soundly, and a wall-clock step never moves it. */
+static int core_monotonic(lua_State *L) {
+  lua_pushnumber(L, lp_monotonic());
+  return 1;
+}
+
 static int core_is_error(lua_State *L) {
   lua_pushboolean(L, lp_error_is(L, 1));
   return 1;
@@ -239,7 +248,7 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
     {"operations", core_operations}, {"fields", core_fields},
     {"client_methods", core_client_methods}, {"error", core_error},
-    {"bucket_take", core_bucket_take}, {NULL, NULL},
+    {"bucket_take", core_bucket_take}, {"monotonic", core_monotonic}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

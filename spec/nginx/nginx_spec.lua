@@ -3,8 +3,8 @@
 -- HTTP and HTTPS. Runs examples/nginx/nginx.conf, the config the README shows.
 local cjson = require "cjson"
 local H = require "helpers"
+local N = require "nginx.helpers"
 
-local BUILD = os.getenv("LIVEPULL_BUILD_DIR") or "build"
 local TASK = "fd245384-4067-4f91-9d75-9666a6bc0000"
 -- nginx's cosockets check the server name against DNS names only, so the
 -- test certificate also names 127.0.0.1 as a DNS name.
@@ -12,54 +12,11 @@ local certs = H.make_certs("DNS:localhost,IP:127.0.0.1,DNS:127.0.0.1")
 
 local uptime = H.now
 
-local function abspath(p) return (H.run("realpath " .. H.sh_quote(p)):gsub("%s+$", "")) end
-
--- Starts nginx with the example config; returns { url, stop, error_log }.
 local function start_nginx(emu, workers)
-  local prefix = H.tmpdir()
-  H.run("chmod 755 " .. prefix .. " && mkdir -p " .. prefix .. "/tmp && chmod 644 " .. certs.ca)
-  local port = H.closed_port()
-  local src = abspath(".")
-  local vars = {
-    WORKERS = tostring(workers), PREFIX = prefix, PORT = tostring(port), CA_FILE = certs.ca,
-    LUA_PATH = src .. "/lua/?.lua;" .. src .. "/lua/?/init.lua",
-    LUA_CPATH = abspath(BUILD) .. "/luajit/?.so",
-  }
-  local f = assert(io.open("examples/nginx/nginx.conf"))
-  local conf = f:read("*a"):gsub("{{([%u_]+)}}", function(k) return assert(vars[k], k) end)
-  f:close()
-  f = assert(io.open(prefix .. "/nginx.conf", "w"))
-  f:write(conf)
-  f:close()
-  local env = ("ALIBABA_CLOUD_ACCESS_KEY_ID=%s ALIBABA_CLOUD_ACCESS_KEY_SECRET=%s LIVEPULL_ENDPOINT=%s ")
-    :format(H.KEY_ID, H.SECRET, emu.url)
-  -- Output to a file: the daemon would otherwise hold our pipe open forever.
-  local _, ok = H.run(env .. "nginx -p " .. prefix .. " -c " .. prefix .. "/nginx.conf -e " .. prefix ..
-    "/error.log >" .. prefix .. "/start.log 2>&1")
-  assert(ok, "nginx did not start: " .. H.run("cat " .. prefix .. "/start.log " .. prefix .. "/error.log"))
-  local url = "http://127.0.0.1:" .. port
-  for _ = 1, 50 do   -- until it answers
-    if H.run("curl -s " .. url .. "/ping"):find("pong") then break end
-    H.run("sleep 0.1")
-  end
-  return {
-    url = url,
-    error_log = prefix .. "/error.log",
-    stop = function()
-      H.run("kill $(cat " .. prefix .. "/nginx.pid) 2>/dev/null")
-      -- No handler may have died with a Lua error (connect failures the
-      -- cases provoke are logged too, but as cosocket errors, not these).
-      local log = H.run("cat " .. prefix .. "/error.log")
-      assert.is_nil(log:find("runtime error", 1, true), log)
-      assert.is_nil(log:find("entry thread aborted", 1, true), log)
-    end,
-  }
+  return N.start_nginx("examples/nginx/nginx.conf", { workers = workers, ca_file = certs.ca, endpoint = emu.url })
 end
 
-local function get(url)
-  local out = H.run("curl -s " .. H.sh_quote(url))
-  return cjson.decode(out)
-end
+local get = N.get
 
 for _, scheme in ipairs { "http", "https" } do
   describe("nginx with livepull.resty, emulator over " .. scheme, function()
