@@ -1,3 +1,5 @@
+/* The client userdata and its methods: each call owns its request state (a
+ * box on the Lua stack) and runs validate, sign, send and parse in order. */
 #include "client.h"
 
 #include <math.h>
@@ -23,17 +25,32 @@
 /* Throttling answers back off from a larger base than other failures. */
 #define THROTTLE_BASE_DELAY 0.5
 
-typedef struct lp_client {
-  lp_config cfg;
-  int safe, closed;
-  lp_session session;   /* opened at the first send */
-  pid_t session_pid;    /* the process that opened it */
+/* One call's request state. Each call owns one (a spare is kept between
+ * calls), so a call made from a hook or finalizer in the middle of another
+ * never sees or overwrites the other's request, signature or answer. */
+typedef struct lp_call {
   lp_request req;
   int validated_params;     /* req's params before signing added any */
   size_t validated_len;     /* and its arena's length then */
   lp_signed sig;
   lp_buf url, line;
   struct curl_slist header_nodes[LP_MAX_HEADERS + 1];
+  lp_answer answer;         /* taken from the session after each exchange */
+} lp_call;
+
+/* A spare whose buffers grew past this after an unusually large request is
+ * freed rather than kept. */
+#define SPARE_MAX_BYTES (64 * 1024)
+
+typedef struct lp_client {
+  lp_config cfg;
+  int safe;
+  int closed;     /* no new call or attempt may start */
+  int released;   /* the resources below are freed */
+  int busy;       /* calls running now: close() during one defers the release */
+  lp_session session;   /* opened at the first send */
+  pid_t session_pid;    /* the process that opened it */
+  lp_call *spare;
   lp_retry_policy retry;
   lp_bucket bucket;
   unsigned long long rng;   /* xorshift state for backoff jitter */
@@ -44,6 +61,16 @@ typedef struct lp_client {
   size_t nonce_used;
   pid_t nonce_pid;
 } lp_client;
+
+#define LP_CALL_MT "livepull.call"
+
+/* The userdata that holds a call's state on the Lua stack: when the call
+ * ends normally call_end runs; when a Lua error unwinds past it (a hook, a
+ * memory error), __gc does the same later, so nothing leaks or stays busy. */
+typedef struct call_box {
+  lp_client *client;
+  lp_call *call;
+} call_box;
 
 void lp_push_headers(lua_State *L, const lp_signed *sig) {
   lua_createtable(L, 0, sig->nheaders);
@@ -60,9 +87,28 @@ int lp_fail(lua_State *L, int safe) {
   return 2;
 }
 
+/* core.fail(client, err): raises err, or returns nil, err, as the client's
+ * own methods do (for failures found by the Lua front, e.g. client:tasks). */
+int lp_client_fail(lua_State *L) {
+  lp_client *c = (lp_client *)luaL_checkudata(L, 1, LP_CLIENT_MT);
+  luaL_argcheck(L, lp_error_is(L, 2), 2, "a livepull error table");
+  lua_settop(L, 2);
+  return lp_fail(L, c->safe);
+}
+
 static int fail_with(lua_State *L, int safe, const lp_error *e) {
   lp_error_push(L, e);
   return lp_fail(L, safe);
+}
+
+static void call_free(lp_call *k) {
+  if (!k) return;
+  lp_request_free(&k->req);
+  lp_signed_free(&k->sig);   /* held the signature and, for V1, the token */
+  lp_buf_free(&k->url);
+  lp_buf_free(&k->line);
+  lp_buf_free(&k->answer.body);
+  free(k);
 }
 
 static void release(lp_client *c) {
@@ -70,11 +116,55 @@ static void release(lp_client *c) {
   OPENSSL_cleanse(c->nonce_pool, sizeof c->nonce_pool);
   lp_session_close(&c->session);
   lp_config_free(&c->cfg);
-  lp_request_free(&c->req);
-  lp_signed_free(&c->sig);   /* held the signature and, for V1, the token */
-  lp_buf_free(&c->url);
-  lp_buf_free(&c->line);
-  c->closed = 1;
+  call_free(c->spare);
+  c->spare = NULL;
+  c->closed = c->released = 1;
+}
+
+/* Ends a call: its state goes back as the client's spare (unless it grew
+ * large, or the client is closed), and a close() made during the call
+ * releases the client now. Safe to run twice. */
+static void call_end(call_box *box) {
+  lp_client *c = box->client;
+  lp_call *k = box->call;
+  if (!c) return;
+  box->client = NULL;
+  box->call = NULL;
+  c->busy--;
+  size_t held = k->req.arena.cap + k->sig.query.cap + k->sig.canonical.cap + k->sig.sts.cap +
+                k->sig.hbuf.cap + k->url.cap + k->line.cap + k->answer.body.cap;
+  if (!c->closed && !c->spare && held <= SPARE_MAX_BYTES) {
+    c->spare = k;
+  } else {
+    call_free(k);
+  }
+  if (c->closed && !c->released && c->busy == 0) release(c);
+}
+
+static int call_box_gc(lua_State *L) {
+  call_end((call_box *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* Starts a call: pushes its box and returns its state, or NULL (nothing
+ * pushed) when memory ran out. */
+static lp_call *call_begin(lua_State *L, lp_client *c) {
+  call_box *box = (call_box *)lua_newuserdata(L, sizeof *box);
+  box->client = NULL;
+  box->call = NULL;
+  if (luaL_newmetatable(L, LP_CALL_MT)) {
+    lua_pushcfunction(L, call_box_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lp_call *k = c->spare;
+  c->spare = NULL;
+  if (!k) k = (lp_call *)calloc(1, sizeof *k);
+  if (!k) { lua_pop(L, 1); return NULL; }
+  box->call = k;
+  box->client = c;
+  c->busy++;
+  return k;
 }
 
 static lp_client *check_client(lua_State *L) {
@@ -94,7 +184,7 @@ int lp_client_new(lua_State *L) {
   lp_error err;
   lp_client *c = (lp_client *)lua_newuserdata(L, sizeof *c);
   memset(c, 0, sizeof *c);
-  c->closed = 1;   /* nothing to free until the config is read */
+  c->closed = c->released = 1;   /* nothing to free until the config is read */
   luaL_getmetatable(L, LP_CLIENT_MT);
   lua_setmetatable(L, -2);
   c->safe = safe;
@@ -103,7 +193,7 @@ int lp_client_new(lua_State *L) {
   lua_pop(L, 1);
   if (lp_config_read(L, 1, runtime ? runtime : LUA_VERSION, &c->cfg, &err) != 0)
     return fail_with(L, safe, &err);
-  c->closed = 0;
+  c->closed = c->released = 0;
   if (lp_signer_init(&c->signer, c->cfg.algorithm, c->cfg.access_key_secret) != 0) {
     release(c);
     lp_error_set(&err, "config", "CryptoInitFailed", NULL, "OpenSSL could not set up the HMAC");
@@ -206,18 +296,40 @@ static const lp_operation *find_operation(lua_State *L, int idx, lp_error *err) 
   return op;
 }
 
+/* A client closed while its own call ran: the call stops here. */
+static int client_closed(lp_error *err) {
+  lp_error_set(err, "config", "ClientClosed", NULL, "this client was closed during the call");
+  return -1;
+}
+
+/* Sleeps before a send; a handled signal (Ctrl-C in a script) ends the
+ * call at once rather than after the wait. */
+static int wait_for(double seconds, lp_error *err) {
+  if (lp_sleep(seconds) == 0) return 0;
+  lp_error_set(err, "transport", "Interrupted", NULL,
+               "a signal interrupted the wait before the request; nothing was sent");
+  err->retryable = 1;
+  return -1;
+}
+
 /* validate -> build: the request's parameters, checked once per call. */
-static int validate_request(lua_State *L, lp_client *c, const lp_operation *op, int params_idx,
-                            long long now, lp_error *err) {
-  lp_request_reset(&c->req);
-  if (lp_validate(L, params_idx, op, now, &c->req, err) != 0) return -1;
-  if (c->cfg.region_id && lp_request_find(&c->req, "RegionId") < 0) {
+static int validate_request(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op,
+                            int params_idx, long long now, lp_error *err) {
+  lp_request_reset(&k->req);
+  if (lp_validate(L, params_idx, op, now, &k->req, err) != 0) return -1;
+  /* Validation reads Lua values: a finalizer or hook may have closed the
+   * client meanwhile (its memory stays until the call ends). */
+  if (c->closed) return client_closed(err);
+  if (c->cfg.region_id && lp_request_find(&k->req, "RegionId") < 0) {
     for (const lp_field *f = op->fields; f->name; f++)
-      if (strcmp(f->name, "RegionId") == 0)
-        lp_request_add(&c->req, "RegionId", 8, c->cfg.region_id, strlen(c->cfg.region_id));
+      if (strcmp(f->name, "RegionId") == 0 &&
+          lp_request_add(&k->req, "RegionId", 8, c->cfg.region_id, strlen(c->cfg.region_id)) != 0) {
+        lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while building the request");
+        return -1;
+      }
   }
-  c->validated_params = c->req.nparams;
-  c->validated_len = c->req.arena.len;
+  k->validated_params = k->req.nparams;
+  k->validated_len = k->req.arena.len;
   return 0;
 }
 
@@ -235,12 +347,12 @@ static int next_nonce(lp_client *c, char out[33]) {
   return 0;
 }
 
-/* sign: every attempt gets its own nonce and time; leaves c->sig and c->url. */
-static int sign_request(lp_client *c, const lp_operation *op, const char *nonce,
+/* sign: every attempt gets its own nonce and time; leaves k->sig and k->url. */
+static int sign_request(lp_client *c, lp_call *k, const lp_operation *op, const char *nonce,
                         const char *timestamp, long long now, lp_error *err) {
   char nonce_buf[33], time_buf[LP_TIME_LEN + 1];
-  c->req.nparams = c->validated_params;   /* drop what an earlier V1 signature added */
-  c->req.arena.len = c->validated_len;
+  k->req.nparams = k->validated_params;   /* drop what an earlier V1 signature added */
+  k->req.arena.len = k->validated_len;
   if (!nonce) {
     if (next_nonce(c, nonce_buf) != 0) {
       lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (RAND_bytes) failed");
@@ -258,20 +370,37 @@ static int sign_request(lp_client *c, const lp_operation *op, const char *nonce,
     .access_key_id = c->cfg.access_key_id,
     .security_token = c->cfg.security_token, .timestamp = timestamp, .nonce = nonce,
   };
-  if (lp_sign(&in, &c->req, &c->sig) != 0) {
+  if (lp_sign(&in, &k->req, &k->sig) != 0) {
     lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while signing");
     return -1;
   }
-  lp_signed_add_header(&c->sig, "user-agent", c->cfg.user_agent, strlen(c->cfg.user_agent));
-  lp_buf_reset(&c->url);
-  lp_buf_addstr(&c->url, c->cfg.base_url);
-  lp_buf_addstr(&c->url, "/?");
-  lp_buf_add(&c->url, c->sig.query.data, c->sig.query.len);
-  if (!lp_buf_cstr(&c->url) || !lp_buf_ok(&c->sig.hbuf)) {
+  lp_signed_add_header(&k->sig, "user-agent", c->cfg.user_agent, strlen(c->cfg.user_agent));
+  lp_buf_reset(&k->url);
+  lp_buf_addstr(&k->url, c->cfg.base_url);
+  lp_buf_addstr(&k->url, "/?");
+  lp_buf_add(&k->url, k->sig.query.data, k->sig.query.len);
+  if (!lp_buf_cstr(&k->url) || !lp_buf_ok(&k->sig.hbuf)) {
     lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while building the request");
     return -1;
   }
   return 0;
+}
+
+/* Ends the call in box_idx and raises or returns the error on the top. */
+static int call_fail(lua_State *L, lp_client *c, int box_idx) {
+  call_end((call_box *)lua_touserdata(L, box_idx));
+  return lp_fail(L, c->safe);
+}
+
+static int call_fail_with(lua_State *L, lp_client *c, int box_idx, const lp_error *e) {
+  lp_error_push(L, e);
+  return call_fail(L, c, box_idx);
+}
+
+static int out_of_memory(lua_State *L, lp_client *c) {
+  lp_error err;
+  lp_error_set(&err, "config", "OutOfMemory", NULL, "out of memory while starting a call");
+  return fail_with(L, c->safe, &err);
 }
 
 /* client:prepare(action, params [, opts]) -> { method, url, headers, body } */
@@ -281,45 +410,49 @@ static int client_prepare(lua_State *L) {
   const char *nonce = NULL, *timestamp = NULL;
   long long now = lp_time_now();
   if (!c) return lp_fail(L, check_client(L)->safe);
+  lua_settop(L, 4);
+  lp_call *k = call_begin(L, c);   /* at index 5 */
+  if (!k) return out_of_memory(L, c);
   const lp_operation *op = find_operation(L, 2, &err);
   if (!op || read_prepare_opts(L, 4, &nonce, &timestamp, &now, &err) != 0 ||
-      validate_request(L, c, op, 3, now, &err) != 0 ||
-      sign_request(c, op, nonce, timestamp, now, &err) != 0)
-    return fail_with(L, c->safe, &err);
+      validate_request(L, c, k, op, 3, now, &err) != 0 ||
+      sign_request(c, k, op, nonce, timestamp, now, &err) != 0)
+    return call_fail_with(L, c, 5, &err);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, op->http_method);
   lua_setfield(L, -2, "method");
-  lua_pushlstring(L, c->url.data, c->url.len);
+  lua_pushlstring(L, k->url.data, k->url.len);
   lua_setfield(L, -2, "url");
-  lp_push_headers(L, &c->sig);
+  lp_push_headers(L, &k->sig);
   lua_setfield(L, -2, "headers");
   lua_pushliteral(L, "");
   lua_setfield(L, -2, "body");
+  call_end((call_box *)lua_touserdata(L, 5));
   return 1;
 }
 
 /* The signed headers as libcurl's list, without an allocation per line:
- * the lines sit in c->line and the nodes in the client. libcurl only reads
+ * the lines sit in k->line and the nodes in the call. libcurl only reads
  * a CURLOPT_HTTPHEADER list, so it never frees these. */
-static struct curl_slist *header_list(lp_client *c) {
+static struct curl_slist *header_list(lp_call *k) {
   size_t offsets[LP_MAX_HEADERS + 1];
   int n = 0;
-  lp_buf_reset(&c->line);
-  for (int i = 0; i < c->sig.nheaders; i++, n++) {
-    offsets[n] = c->line.len;
-    lp_buf_addstr(&c->line, lp_header_name(&c->sig, i));
-    lp_buf_add(&c->line, ": ", 2);
-    lp_buf_add(&c->line, lp_header_value(&c->sig, i), c->sig.headers[i].value_len);
-    lp_buf_addchar(&c->line, '\0');
+  lp_buf_reset(&k->line);
+  for (int i = 0; i < k->sig.nheaders; i++, n++) {
+    offsets[n] = k->line.len;
+    lp_buf_addstr(&k->line, lp_header_name(&k->sig, i));
+    lp_buf_add(&k->line, ": ", 2);
+    lp_buf_add(&k->line, lp_header_value(&k->sig, i), k->sig.headers[i].value_len);
+    lp_buf_addchar(&k->line, '\0');
   }
-  offsets[n++] = c->line.len;
-  lp_buf_add(&c->line, "Expect:", 8);   /* with its NUL: never wait for 100-continue */
-  if (!lp_buf_ok(&c->line)) return NULL;
+  offsets[n++] = k->line.len;
+  lp_buf_add(&k->line, "Expect:", 8);   /* with its NUL: never wait for 100-continue */
+  if (!lp_buf_ok(&k->line)) return NULL;
   for (int i = 0; i < n; i++) {   /* the buffer is final now: point into it */
-    c->header_nodes[i].data = c->line.data + offsets[i];
-    c->header_nodes[i].next = i + 1 < n ? &c->header_nodes[i + 1] : NULL;
+    k->header_nodes[i].data = k->line.data + offsets[i];
+    k->header_nodes[i].next = i + 1 < n ? &k->header_nodes[i + 1] : NULL;
   }
-  return c->header_nodes;
+  return k->header_nodes;
 }
 
 /* Seconds to libcurl's milliseconds, rounded up: 0 would mean "no timeout". */
@@ -351,30 +484,29 @@ static int open_session(lp_client *c, lp_error *err) {
 
 /* The service's SignatureDoesNotMatch message quotes its string to sign,
  * which for HMAC-SHA1 holds the STS token (percent-encoded twice): the
- * error on the stack gets the token, in any of its three spellings, replaced. */
-static void scrub_token(lua_State *L, lp_client *c) {
+ * error on the stack gets the token, in any of its three spellings, replaced.
+ * The spellings are built in the call's own scratch buffers (the request is
+ * sent by now), which own the memory if a Lua error strikes below. */
+static void scrub_token(lua_State *L, lp_client *c, lp_call *k) {
   const char *token = c->cfg.security_token;
-  if (!token) return;
+  if (!token || c->released) return;
   lua_getfield(L, -1, "message");
   if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); return; }
-  /* The three spellings, NUL-separated in the client's scratch buffers (the
-   * request is sent by now): they, not this function, own the memory if a
-   * Lua error strikes below. */
   size_t at[3];
-  lp_buf_reset(&c->url);   /* the once-encoded token, to encode again */
-  lp_percent_encode(&c->url, token, strlen(token));
-  lp_buf_reset(&c->line);
+  lp_buf_reset(&k->url);   /* the once-encoded token, to encode again */
+  lp_percent_encode(&k->url, token, strlen(token));
+  lp_buf_reset(&k->line);
   at[0] = 0;
-  lp_buf_add(&c->line, token, strlen(token) + 1);
-  at[1] = c->line.len;
-  lp_buf_add(&c->line, c->url.data, c->url.len);
-  lp_buf_addchar(&c->line, '\0');
-  at[2] = c->line.len;
-  lp_percent_encode(&c->line, c->url.data, c->url.len);
-  if (!lp_buf_ok(&c->url) || !lp_buf_cstr(&c->line)) { lua_pop(L, 1); return; }
+  lp_buf_add(&k->line, token, strlen(token) + 1);
+  at[1] = k->line.len;
+  lp_buf_add(&k->line, k->url.data, k->url.len);
+  lp_buf_addchar(&k->line, '\0');
+  at[2] = k->line.len;
+  lp_percent_encode(&k->line, k->url.data, k->url.len);
+  if (!lp_buf_ok(&k->url) || !lp_buf_cstr(&k->line)) { lua_pop(L, 1); return; }
   int changed = 0;
   for (int i = 2; i >= 0; i--) {   /* the longest spelling first */
-    const char *form = c->line.data + at[i];
+    const char *form = k->line.data + at[i];
     if (!strstr(lua_tostring(L, -1), form)) continue;
     luaL_gsub(L, lua_tostring(L, -1), form, "<redacted>");
     lua_remove(L, -2);
@@ -384,24 +516,45 @@ static void scrub_token(lua_State *L, lp_client *c) {
   else lua_pop(L, 1);
 }
 
+/* The wait for this client's next pacing slot, bounded by max_pacing_wait:
+ * 0 with the slot taken and waited for; -1 with err set (PacingTimeout
+ * when the wait is too long, nothing taken; Interrupted when a signal
+ * ended the wait). */
+static int pace(lp_client *c, lp_error *err) {
+  double wait;
+  if (lp_bucket_reserve(&c->bucket, lp_monotonic(), c->cfg.max_pacing_wait, &wait) != 0) {
+    lp_error_set(err, "transport", "PacingTimeout", NULL,
+                 "the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); "
+                 "nothing was sent", wait, c->cfg.max_pacing_wait);
+    err->retryable = 1;
+    return -1;
+  }
+  return wait_for(wait, err);
+}
+
 /* One attempt: pace, sign, send, parse. Pushes the result (returns 1) or an
  * error table (returns 0). */
-static int attempt(lua_State *L, lp_client *c, const lp_operation *op) {
+static int attempt(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op) {
   lp_error err;
-  lp_sleep(lp_bucket_take(&c->bucket, lp_monotonic()));
-  if (sign_request(c, op, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
-  struct curl_slist *headers = header_list(c);   /* owned by the client: nothing to free */
+  if (pace(c, &err) != 0 || sign_request(c, k, op, NULL, NULL, lp_time_now(), &err) != 0)
+    goto failed;
+  struct curl_slist *headers = header_list(k);   /* owned by the call: nothing to free */
   if (!headers) {
     lp_error_set(&err, "config", "OutOfMemory", NULL, "out of memory while building headers");
     goto failed;
   }
-  int rc = lp_session_perform(&c->session, op->http_method, c->url.data, headers, &err);
+  int rc = lp_session_perform(&c->session, op->http_method, k->url.data, headers, &err);
   if (rc != 0) goto failed;
-  lp_answer *a = &c->session.answer;
+  /* The answer becomes the call's own: decoding it runs Lua code, which may
+   * close the client or make another call on it. */
+  lp_answer taken = k->answer;
+  k->answer = c->session.answer;
+  c->session.answer = taken;
+  lp_answer *a = &k->answer;
   if (lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
                        a->request_id[0] ? a->request_id : NULL))
     return 1;
-  scrub_token(L, c);
+  scrub_token(L, c, k);
   return 0;
 failed:
   lp_error_push(L, &err);
@@ -420,10 +573,12 @@ static int retry_wait(lua_State *L, lp_client *c, int err_idx, long long n, cons
   const char *code = lua_tostring(L, -1);
   int throttled = code && strncmp(code, "Throttling", 10) == 0;
   int repeatable = !op || op->idempotent || lp_surely_not_processed(code);
+  /* Failures that a new attempt inside the call cannot cure. */
+  int local = code && (strcmp(code, "PacingTimeout") == 0 || strcmp(code, "Interrupted") == 0);
   lua_getfield(L, err_idx, "kind");
   int answered = lua_tostring(L, -1) && strcmp(lua_tostring(L, -1), "transport") != 0;
   lua_pop(L, 3);   /* the strings were only compared above */
-  if (!retryable || !repeatable || n >= c->retry.max_attempts) return 0;
+  if (!retryable || local || !repeatable || n >= c->retry.max_attempts) return 0;
   double hint = answered && hints ? lp_answer_retry_hint(hints) : -1;
   *wait = lp_backoff(&c->retry, (int)n, throttled, hint, next_random(c));
   return 1;
@@ -431,19 +586,32 @@ static int retry_wait(lua_State *L, lp_client *c, int err_idx, long long n, cons
 
 /* A call: validated once, then attempted until it succeeds, fails for good
  * or runs out of attempts. Pushes the result or fails with the last error,
- * which carries `attempts`. */
+ * which carries `attempts`. The call's state is a box on the stack. */
 static int send_request(lua_State *L, lp_client *c, const lp_operation *op, int params_idx) {
   lp_error err;
-  if (validate_request(L, c, op, params_idx, lp_time_now(), &err) != 0 || open_session(c, &err) != 0)
-    return fail_with(L, c->safe, &err);
+  lp_call *k = call_begin(L, c);
+  if (!k) return out_of_memory(L, c);
+  int box = lua_gettop(L);
+  if (validate_request(L, c, k, op, params_idx, lp_time_now(), &err) != 0 || open_session(c, &err) != 0)
+    return call_fail_with(L, c, box, &err);
   for (int n = 1;; n++) {
-    if (attempt(L, c, op)) return 1;
+    if (attempt(L, c, k, op)) {
+      call_end((call_box *)lua_touserdata(L, box));
+      return 1;
+    }
     lua_pushinteger(L, n);
     lua_setfield(L, -2, "attempts");
     double wait;
-    if (!retry_wait(L, c, lua_gettop(L), n, op, &c->session.answer, &wait)) return lp_fail(L, c->safe);
+    if (!retry_wait(L, c, lua_gettop(L), n, op, &k->answer, &wait)) return call_fail(L, c, box);
+    if (c->closed || wait_for(wait, &err) != 0) {   /* closed by Lua code in this attempt */
+      if (c->closed) client_closed(&err);
+      lua_pop(L, 1);
+      lp_error_push(L, &err);
+      lua_pushinteger(L, n);
+      lua_setfield(L, -2, "attempts");
+      return call_fail(L, c, box);
+    }
     lua_pop(L, 1);   /* this attempt's error */
-    lp_sleep(wait);
   }
 }
 
@@ -454,6 +622,7 @@ static int client_call(lua_State *L) {
   if (!c) return lp_fail(L, check_client(L)->safe);
   const lp_operation *op = find_operation(L, 2, &err);
   if (!op) return fail_with(L, c->safe, &err);
+  lua_settop(L, 3);
   return send_request(L, c, op, 3);
 }
 
@@ -462,6 +631,7 @@ static int client_operation(lua_State *L) {
   lp_client *c = open_client(L);
   if (!c) return lp_fail(L, check_client(L)->safe);
   const lp_operation *op = &lp_operations[lua_tointeger(L, lua_upvalueindex(1))];
+  lua_settop(L, 2);
   return send_request(L, c, op, 2);
 }
 
@@ -482,9 +652,19 @@ static int client_parse(lua_State *L) {
   } else if (!lua_isnoneornil(L, 3)) {
     return luaL_argerror(L, 3, "a table of headers or nil");
   }
-  if (lp_response_push(L, (long)status, body, len, request_id)) return 1;
-  if (!c->closed) scrub_token(L, c);
-  return lp_fail(L, c->safe);
+  lua_settop(L, 4);   /* body and headers stay referenced at 3 and 4 */
+  if (c->released) {   /* nothing to scrub with, nothing kept */
+    if (lp_response_push(L, (long)status, body, len, request_id)) return 1;
+    return lp_fail(L, c->safe);
+  }
+  lp_call *k = call_begin(L, c);   /* scratch for the scrub, at index 5 */
+  if (!k) return out_of_memory(L, c);
+  if (lp_response_push(L, (long)status, body, len, request_id)) {
+    call_end((call_box *)lua_touserdata(L, 5));
+    return 1;
+  }
+  scrub_token(L, c, k);
+  return call_fail(L, c, 5);
 }
 
 /* client:settings(): what another transport needs to send like the native
@@ -507,6 +687,7 @@ static int client_settings(lua_State *L) {
     {"connect_timeout", cfg->connect_timeout}, {"timeout", cfg->timeout},
     {"max_response_bytes", (double)cfg->max_response_bytes}, {"max_attempts", cfg->max_attempts},
     {"rate_limit", cfg->rate_limit}, {"rate_burst", cfg->rate_burst},
+    {"max_pacing_wait", cfg->max_pacing_wait},
   };
   for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
     lua_pushnumber(L, numbers[i].value);
@@ -550,13 +731,33 @@ static int client_backoff(lua_State *L) {
  * the seconds to wait before using it. */
 static int client_pace(lua_State *L) {
   lp_client *c = check_client(L);
-  lua_pushnumber(L, lp_bucket_take(&c->bucket, lp_monotonic()));
+  double wait;
+  if (lp_bucket_reserve(&c->bucket, lp_monotonic(), c->released ? HUGE_VAL : c->cfg.max_pacing_wait,
+                        &wait) != 0) {
+    lua_pushnil(L);   /* nil, wait: longer than max_pacing_wait, nothing taken */
+    lua_pushnumber(L, wait);
+    return 2;
+  }
+  lua_pushnumber(L, wait);
   return 1;
 }
 
+/* client:close(): at once, or when the calls running on it end (a hook or
+ * finalizer may close a client in the middle of its own call). */
 static int client_close(lua_State *L) {
   lp_client *c = check_client(L);
-  if (!c->closed) release(c);
+  c->closed = 1;
+  if (!c->released && c->busy == 0) release(c);
+  return 0;
+}
+
+/* __gc: nothing can be running on an unreachable client (a call keeps it on
+ * its stack; one that a Lua error unwound has no one to finish it). */
+static int client_gc(lua_State *L) {
+  lp_client *c = check_client(L);
+  c->closed = 1;
+  if (!c->released) release(c);
+  c->busy = 0;
   return 0;
 }
 
@@ -582,7 +783,7 @@ void lp_client_open(lua_State *L) {
     {"pace", client_pace}, {NULL, NULL},
   };
   if (!luaL_newmetatable(L, LP_CLIENT_MT)) { lua_pop(L, 1); return; }
-  lua_pushcfunction(L, client_close);
+  lua_pushcfunction(L, client_gc);
   lua_setfield(L, -2, "__gc");
 #if LUA_VERSION_NUM >= 504
   lua_pushcfunction(L, client_close);

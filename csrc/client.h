@@ -15,6 +15,8 @@ void lp_client_open(lua_State *L); /* registers the metatable */
 struct lp_signed;
 void lp_push_headers(lua_State *L, const struct lp_signed *sig);
 
+int lp_client_fail(lua_State *L);   /* core.fail(client, err) */
+
 /* Raises the error table on the top of the stack, or returns nil, err. */
 int lp_fail(lua_State *L, int safe);
 

@@ -41,7 +41,8 @@ typedef struct staged {
 enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
   O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
-  O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_SHARED_DICT, O_COUNT
+  O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_MAX_PACING_WAIT,
+  O_SHARED_DICT, O_COUNT
 };
 
 static const option options[O_COUNT + 1] = {
@@ -64,6 +65,7 @@ static const option options[O_COUNT + 1] = {
   [O_RETRY_MAX] = {"retry_max_delay", OPT_NUMBER, 0, NULL},
   [O_RATE_LIMIT] = {"rate_limit", OPT_NUMBER, 0, NULL},
   [O_RATE_BURST] = {"rate_burst", OPT_NUMBER, 0, NULL},
+  [O_MAX_PACING_WAIT] = {"max_pacing_wait", OPT_NUMBER, 0, NULL},
   [O_SHARED_DICT] = {"shared_dict", OPT_TEXT, 256, NULL},
   [O_COUNT] = {NULL, 0, 0, NULL},
 };
@@ -254,21 +256,26 @@ void lp_config_free(lp_config *cfg) {
   }
 }
 
-/* The numeric options: default, range and whether it must be whole. */
+/* The numeric options: default, range and whether it must be whole;
+ * min_nonzero > 0: the value is 0 or at least that (a rate of 1e-300 would
+ * mean a wait beyond any clock). */
 static const struct {
   int option;
   double fallback, min, max;
   int min_exclusive, whole;
   const char *rule;
+  double min_nonzero;
 } numbers[] = {
-  {O_CONNECT_TIMEOUT, 5, 0, 86400, 1, 0, "a number of seconds above 0 and at most 86400"},
-  {O_TIMEOUT, 10, 0, 86400, 1, 0, "a number of seconds above 0 and at most 86400"},
-  {O_MAX_RESPONSE, 1048576, 1024, 1073741824.0, 0, 1, "a whole number from 1024 to 1073741824"},
-  {O_MAX_ATTEMPTS, 3, 1, 10, 0, 1, "a whole number from 1 (no retries) to 10"},
-  {O_RETRY_BASE, 0.1, 0, 60, 0, 0, "a number of seconds from 0 to 60"},
-  {O_RETRY_MAX, 20, 0, 3600, 0, 0, "a number of seconds from 0 to 3600"},
-  {O_RATE_LIMIT, 10, 0, 1e6, 0, 0, "a number of requests per second from 0 (no pacing) to 1000000"},
-  {O_RATE_BURST, 10, 1, 1e6, 0, 0, "a number of requests from 1 to 1000000"},
+  {O_CONNECT_TIMEOUT, 5, 0, 86400, 1, 0, "a number of seconds above 0 and at most 86400", 0},
+  {O_TIMEOUT, 10, 0, 86400, 1, 0, "a number of seconds above 0 and at most 86400", 0},
+  {O_MAX_RESPONSE, 1048576, 1024, 1073741824.0, 0, 1, "a whole number from 1024 to 1073741824", 0},
+  {O_MAX_ATTEMPTS, 3, 1, 10, 0, 1, "a whole number from 1 (no retries) to 10", 0},
+  {O_RETRY_BASE, 0.1, 0, 60, 0, 0, "a number of seconds from 0 to 60", 0},
+  {O_RETRY_MAX, 20, 0, 3600, 0, 0, "a number of seconds from 0 to 3600", 0},
+  {O_RATE_LIMIT, 10, 0, 1e6, 0, 0,
+   "0 (no pacing) or a number of requests per second from 0.01 to 1000000", 0.01},
+  {O_RATE_BURST, 10, 1, 1e6, 0, 0, "a number of requests from 1 to 1000000", 0},
+  {O_MAX_PACING_WAIT, 60, 0, 86400, 0, 0, "a number of seconds from 0 to 86400", 0},
 };
 
 static int check_numbers(const staged *v, double *out, lp_error *err) {
@@ -276,7 +283,8 @@ static int check_numbers(const staged *v, double *out, lp_error *err) {
     int o = numbers[i].option;
     double x = v[o].given ? v[o].num : numbers[i].fallback;
     int below = numbers[i].min_exclusive ? !(x > numbers[i].min) : !(x >= numbers[i].min);
-    if (below || !(x <= numbers[i].max) || (numbers[i].whole && x != floor(x)))
+    int too_small = numbers[i].min_nonzero > 0 && x != 0 && !(x >= numbers[i].min_nonzero);
+    if (below || too_small || !(x <= numbers[i].max) || (numbers[i].whole && x != floor(x)))
       return FAIL("InvalidConfig", options[o].name, "%s must be %s", options[o].name, numbers[i].rule);
     out[o] = x;
   }
@@ -368,5 +376,6 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   cfg->retry_max_delay = num[O_RETRY_MAX];
   cfg->rate_limit = num[O_RATE_LIMIT];
   cfg->rate_burst = num[O_RATE_BURST];
+  cfg->max_pacing_wait = num[O_MAX_PACING_WAIT];
   return 0;
 }

@@ -20,6 +20,7 @@ typedef struct lp_config {
   int max_attempts;                       /* 1: no retries */
   double retry_base_delay, retry_max_delay;
   double rate_limit, rate_burst;          /* requests per second; 0: no pacing */
+  double max_pacing_wait;                 /* seconds: a longer pacing wait fails the call */
 } lp_config;
 
 /* runtime names the Lua in the user agent. Reads the table at idx (or nil: everything from the environment). Checks

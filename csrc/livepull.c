@@ -1,5 +1,6 @@
 /* luaopen_livepull_core: the C half of require "livepull". The Lua front
  * modules (lua/livepull/) build the public raising and safe APIs on it. */
+#include <math.h>
 #include <string.h>
 
 #include "client.h"
@@ -77,6 +78,8 @@ static int core_sign(lua_State *L) {
     luaL_argcheck(L, !lua_getmetatable(L, q), 1, "query must be a plain table");
     for (int i = 1; i <= (int)lp_rawlen(L, q); i++) {
       lua_rawgeti(L, q, i);
+      if (lua_type(L, -1) != LUA_TTABLE)   /* an entry must be a table before it is indexed */
+        return luaL_error(L, "sign: query[%d] must be {name, value}, both strings", i);
       lua_rawgeti(L, -1, 1);
       lua_rawgeti(L, -2, 2);
       size_t nlen, vlen;
@@ -119,17 +122,20 @@ static int core_error(lua_State *L) {
   return 1;
 }
 
-/* core.bucket_take(tokens, last, rate, burst, now) -> tokens, last, wait:
- * the native token bucket's arithmetic on state kept elsewhere (a shared
- * dict that paces every nginx worker). */
+/* core.bucket_take(tokens, last, rate, burst, now [, max_wait]) ->
+ * tokens, last, wait, taken: the native token bucket's arithmetic on state
+ * kept elsewhere (a shared dict that paces every nginx worker). taken is
+ * false when the wait would exceed max_wait (nothing reserved then). */
 static int core_bucket_take(lua_State *L) {
   lp_bucket b = {luaL_checknumber(L, 3), luaL_checknumber(L, 4), luaL_checknumber(L, 1),
                  luaL_checknumber(L, 2)};
-  double wait = lp_bucket_take(&b, luaL_checknumber(L, 5));
+  double max_wait = luaL_optnumber(L, 6, HUGE_VAL), wait;
+  int taken = lp_bucket_reserve(&b, luaL_checknumber(L, 5), max_wait, &wait) == 0;
   lua_pushnumber(L, b.tokens);
   lua_pushnumber(L, b.last);
   lua_pushnumber(L, wait);
-  return 3;
+  lua_pushboolean(L, taken);
+  return 4;
 }
 
 /* core.monotonic(): seconds on CLOCK_MONOTONIC, for pacing state kept
@@ -248,7 +254,8 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
     {"operations", core_operations}, {"fields", core_fields},
     {"client_methods", core_client_methods}, {"error", core_error},
-    {"bucket_take", core_bucket_take}, {"monotonic", core_monotonic}, {NULL, NULL},
+    {"bucket_take", core_bucket_take}, {"fail", lp_client_fail}, {"monotonic", core_monotonic},
+    {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

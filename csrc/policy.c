@@ -28,15 +28,25 @@ void lp_bucket_init(lp_bucket *b, double rate, double burst, double now) {
   b->last = now;
 }
 
-double lp_bucket_take(lp_bucket *b, double now) {
+int lp_bucket_reserve(lp_bucket *b, double now, double max_wait, double *wait) {
+  *wait = 0;
   if (b->rate <= 0) return 0;   /* pacing off */
   if (now > b->last) {
     b->tokens += (now - b->last) * b->rate;
     if (b->tokens > b->burst) b->tokens = b->burst;
     b->last = now;
   }
-  b->tokens -= 1;   /* may go below zero: the token is reserved for later */
-  return b->tokens >= 0 ? 0 : -b->tokens / b->rate;
+  /* The token may be one not yet refilled: it is reserved for later. */
+  *wait = b->tokens >= 1 ? 0 : (1 - b->tokens) / b->rate;
+  if (*wait > max_wait) return -1;   /* not taken: the slot stays for others */
+  b->tokens -= 1;
+  return 0;
+}
+
+double lp_bucket_take(lp_bucket *b, double now) {
+  double wait;
+  lp_bucket_reserve(b, now, HUGE_VAL, &wait);
+  return wait;
 }
 
 double lp_monotonic(void) {
@@ -45,8 +55,14 @@ double lp_monotonic(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-void lp_sleep(double seconds) {
-  if (!(seconds > 0)) return;
+int lp_sleep(double seconds) {
+  if (!(seconds > 0)) return 0;
+  if (seconds > LP_MAX_SLEEP) seconds = LP_MAX_SLEEP;   /* never a cast out of time_t's range */
   struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
+  /* A signal the process handles ends the wait (Ctrl-C in a script must not
+   * wait out a pacing slot); other failures cannot shorten it. */
+  while (nanosleep(&ts, &ts) != 0)
+    if (errno == EINTR) return -1;
+  return 0;
 }

@@ -25,12 +25,20 @@ typedef struct lp_bucket {
 } lp_bucket;
 
 void lp_bucket_init(lp_bucket *b, double rate, double burst, double now);
+/* Reserves one token when the wait for it is at most max_wait seconds:
+ * returns 0 with *wait the seconds to wait before using it (0 when one was
+ * there), or -1 with *wait the wait it would have been and nothing taken. */
+int lp_bucket_reserve(lp_bucket *b, double now, double max_wait, double *wait);
 /* Takes one token and returns how long to wait before using it (0 when one
  * was there). A caller that waits that long keeps within the rate. */
 double lp_bucket_take(lp_bucket *b, double now);
 
-/* Monotonic seconds, and a sleep that resumes after signals. */
+/* The longest single sleep: a day (every wait is bounded well below it). */
+#define LP_MAX_SLEEP 86400.0
+
+/* Monotonic seconds, and a sleep that a handled signal interrupts: 0 when
+ * it slept the whole time, -1 when a signal ended it early. */
 double lp_monotonic(void);
-void lp_sleep(double seconds);
+int lp_sleep(double seconds);
 
 #endif

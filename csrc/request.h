@@ -10,6 +10,9 @@
 
 #define LP_MAX_PARAMS 48
 #define LP_MAX_HEADERS 12
+/* The validated parameter values of one request, in bytes: every field's
+ * own limit keeps a request below it; this bounds what any row adds. */
+#define LP_MAX_REQUEST_BYTES (256 * 1024)
 
 /* Names point at static field-table strings or at Lua strings that stay on
  * the stack for the whole call; values are copied into the arena. */

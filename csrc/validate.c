@@ -395,5 +395,8 @@ int lp_validate(lua_State *L, int idx, const lp_operation *op, long long now, lp
     given[i] = 1;
   }
   if (check_times(op, numbers, given, now, err) != 0) return -1;
+  if (req->arena.len > LP_MAX_REQUEST_BYTES)
+    return FAIL("InvalidParameter", "params", "the parameters of %s take %zu bytes; a request takes at most %d",
+                op->action, req->arena.len, LP_MAX_REQUEST_BYTES);
   return check_conditions(op, req, given, numbers, err);
 }

@@ -1,6 +1,6 @@
 /* lp_time_parse / lp_time_format. Every accepted string must format back to
  * itself, and the accepted set must be exactly the one a reference validator
- * (written from the README's rules) accepts; every epoch in [0, LP_TIME_MAX]
+ * (written from the rules in docs/api.md) accepts; every epoch in [0, LP_TIME_MAX]
  * must format to a string that parses back to it. The reference epoch uses
  * day counting, not the civil-date algorithm in csrc/timeutil.c. */
 #include <stddef.h>

@@ -24,10 +24,40 @@ local function config_key(config)
   return table.concat(parts, "\0")
 end
 
+-- No answer is followed past this many pages (100 tasks each by default).
+local MAX_PAGES = 10000
+
+-- A protocol error about a page, raised or returned as the client fails.
+local function bad_page(client, message)
+  return core.fail(client, core.error("protocol", "InvalidResponse", message))
+end
+
+-- The page's entries when TaskList is a list (an empty one decodes as {}),
+-- else nil.
+local function entries(list)
+  if list == nil then return {} end
+  if type(list) ~= "table" then return nil end
+  local n = #list
+  for k in next, list do
+    if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then return nil end
+  end
+  return list
+end
+
+-- The TaskIds of a page, to see the service answer the same page again.
+local function page_identity(page)
+  local ids = {}
+  for i, task in ipairs(page) do ids[i] = type(task) == "table" and tostring(task.TaskId) or "?" end
+  return #page .. ":" .. table.concat(ids, "\0")
+end
+
 -- client:tasks(params): every task of a DescribeLivePullToPushList query,
--- page after page. The caller's table is copied, never changed. With
--- livepull.safe a failed page ends the loop; call the iterator by hand to
--- get nil, err.
+-- page after page. The caller's table is copied, never changed. The loop
+-- ends after Total tasks, on an empty page, on a page that repeats the one
+-- before (a service that answers the last page for any later number), and
+-- after MAX_PAGES. A page that is not a list is a protocol InvalidResponse
+-- error. With livepull.safe a failed page ends the loop; call the iterator
+-- by hand to get nil, err.
 local function tasks(client, params)
   local query = {}
   if type(params) == "table" then
@@ -35,7 +65,7 @@ local function tasks(client, params)
   end
   query.PageSize = query.PageSize or 100
   local page_number = query.PageNumber or 1
-  local page, index, seen, total
+  local page, index, seen, total, identity, pages = nil, 0, 0, nil, nil, 0
   return function()
     while true do
       if page and index < #page then
@@ -43,11 +73,21 @@ local function tasks(client, params)
         return page[index]
       end
       if page and (#page == 0 or (total and seen >= total)) then return nil end
+      if pages >= MAX_PAGES then
+        return bad_page(client, ("the task list did not end after %d pages"):format(MAX_PAGES))
+      end
       query.PageNumber = page_number
       local res, err = client:list(query)
       if not res then return nil, err end
-      page, index, seen, total = res.TaskList or {}, 0, seen or 0, tonumber(res.Total)
-      page_number = page_number + 1
+      local list = entries(res.TaskList)
+      if not list then
+        return bad_page(client, ("TaskList must be a list of tasks (got a %s)"):format(
+          type(res.TaskList) == "table" and "JSON object" or type(res.TaskList)))
+      end
+      local this_identity = page_identity(list)
+      if #list > 0 and this_identity == identity then return nil end
+      page, index, identity, total = list, 0, this_identity, tonumber(res.Total)
+      page_number, pages = page_number + 1, pages + 1
     end
   end
 end

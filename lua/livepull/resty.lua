@@ -10,7 +10,7 @@
 --
 -- Methods return res, or nil and a livepull error table (the OpenResty way).
 -- Cosockets work in rewrite, access, content, ssl and timer contexts; see
--- the README's phase table.
+-- the phase table in docs/nginx.md.
 local core = require "livepull.core"
 local safe = require "livepull.safe"
 local http = require "livepull.resty.http"
@@ -27,7 +27,6 @@ local KEEPALIVE_IDLE_MS = 60000
 local KEEPALIVE_POOL = 32
 local LOCK_TRIES = 200          -- x 1 ms: a shared-dict lock is held for microseconds, never across a yield
 local WORKER_BUCKETS_MAX = 1024 -- buckets one worker keeps without a shared dict (full ones are dropped first)
-local DEFAULT_MAX_PACING_WAIT = 60
 
 -- Pacing runs on CLOCK_MONOTONIC (core.monotonic), never on ngx.now(): a
 -- wall-clock step back would stop refills for as long as the step. That
@@ -114,16 +113,15 @@ local function take_slot(store, key, rate, burst, max_wait)
   end
   local now = clock()
   local tokens, last = store:get(key)
-  local wait
-  tokens, last, wait = core.bucket_take(tokens or burst, last or now, rate, burst, now)
-  local ok, err = true, nil
-  if wait > max_wait then
-    err = core.error("transport", "PacingTimeout",
-      ("the next pacing slot is %.3f s away, more than max_pacing_wait (%g s)"):format(wait, max_wait),
-      { retryable = true })
-    ok = nil
-  else
+  local wait, taken
+  tokens, last, wait, taken = core.bucket_take(tokens or burst, last or now, rate, burst, now, max_wait)
+  local ok, err
+  if taken then
     ok, err = store:put(key, tokens, last, rate, burst)
+  else   -- the same error as the native path's; nothing was reserved
+    err = core.error("transport", "PacingTimeout",
+      ("the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); nothing was sent")
+        :format(wait, max_wait), { retryable = true })
   end
   if store.unlock then store:unlock(key) end
   if not ok then return nil, err end
@@ -140,7 +138,7 @@ function M.new(config)
   local self = setmetatable({
     core = client, settings = s, scheme = scheme, host = host,
     port = tonumber(port) or (scheme == "https" and 443 or 80),
-    max_pacing_wait = s.max_pacing_wait or DEFAULT_MAX_PACING_WAIT,
+    max_pacing_wait = s.max_pacing_wait,
     store = worker_store,
   }, Client)
   if s.shared_dict then

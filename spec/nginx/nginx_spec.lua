@@ -1,6 +1,6 @@
 -- livepull.resty in a real nginx (Debian's nginx + libnginx-mod-http-lua),
 -- started on loopback with its own prefix, in front of the emulator over
--- HTTP and HTTPS. Runs examples/nginx/nginx.conf, the config the README shows.
+-- HTTP and HTTPS. Runs examples/nginx/nginx.conf, the config docs/nginx.md shows.
 local cjson = require "cjson"
 local H = require "helpers"
 local N = require "nginx.helpers"
