@@ -226,7 +226,7 @@ function Client:call(action, params)
   for attempt = 1, math.huge do
     local wait, perr = self:pace(req)
     if not wait then
-      perr.attempts = attempt - 1   -- a pacing failure is never retried inside the call
+      perr.attempts = attempt   -- as the native path counts it; never retried inside the call
       return nil, perr
     end
     if wait > 0 then
