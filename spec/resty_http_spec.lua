@@ -44,6 +44,7 @@ describe("livepull.resty.http", function()
     { "10: certificate has expired", "TLS handshake", "TLSVerificationFailed", false },
     { "certificate host mismatch", "TLS handshake", "TLSVerificationFailed", false },
     { "handshake failed", "TLS handshake", "TLSConnectError", false },
+    { "10: handshake failed", "TLS handshake", "TLSConnectError", false },   -- a stale code from ngx_lua
     { "broken pipe", "send", "SendError", true },
     { "closed", "status line", "EmptyReply", true },
     { "closed", "body", "PartialResponse", true },

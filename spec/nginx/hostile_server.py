@@ -19,6 +19,7 @@ Modes (each one connection at a time per client, keep-alive where the mode answe
   long-chunk-size a chunk-size line that never ends
   many-trailers   a chunked body, then short trailer lines forever
   huge-chunk      a chunk size of 2^64
+  banner          a plain-HTTP 400 at once, before reading anything (where TLS was expected)
 With cert= and key=, the listener speaks TLS with that certificate.
 Every loop is bounded: at most 600 s and 256 MiB per connection.
 """
@@ -108,6 +109,7 @@ MODES = {
     "many-headers": lambda c, r: forever(c, b"X-Many: v\r\n" * 1000, 0, head(200)),
     "long-chunk-size": lambda c, r: forever(c, b"0" * 65536, 0, head(200, b"Transfer-Encoding: chunked\r\n") + b"\r\n1"),
     "many-trailers": lambda c, r: forever(c, b"X-T: v\r\n" * 1000, 0, chunked_success()),
+    "banner": None,   # handled before any read
     "huge-chunk": lambda c, r: c.sendall(head(200, b"Transfer-Encoding: chunked\r\n") + b"\r\n10000000000000000\r\nxx"),
 }
 
@@ -115,6 +117,9 @@ MODES = {
 def handle(conn, mode):
     try:
         conn.settimeout(LIMIT_S)
+        if mode == "banner":
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return
         while True:
             request = read_request(conn)
             if request is None or not MODES[mode](conn, request):

@@ -43,9 +43,14 @@ function M.socket_error(err, stage)
   end
   if stage == "TLS handshake" then
     -- ngx_lua reports a failed certificate check as "<X509 code>: <text>"
-    -- or "certificate host mismatch"; libcurl says CURLE_PEER_FAILED_VERIFICATION
-    -- for all of them (unknown issuer, self-signed, expired, wrong name).
-    if find(err, "^%d+: ") or err == "certificate host mismatch" then
+    -- or "certificate host mismatch", and any other failure as "handshake
+    -- failed", which may carry a stale code from an earlier handshake of the
+    -- worker ("10: handshake failed"), so the text decides. libcurl says
+    -- CURLE_PEER_FAILED_VERIFICATION for every failed check (unknown issuer,
+    -- self-signed, expired, wrong name) and CURLE_SSL_CONNECT_ERROR otherwise.
+    local code, text = err:match("^(%d+): (.*)$")
+    text = text or err
+    if text ~= "handshake failed" and (code or text == "certificate host mismatch") then
       return transport_error("TLSVerificationFailed", "TLS certificate verification failed: " .. err, false)
     end
     return transport_error("TLSConnectError", "TLS handshake failed: " .. err, false)
