@@ -19,6 +19,8 @@ Modes (each one connection at a time per client, keep-alive where the mode answe
   long-chunk-size a chunk-size line that never ends
   many-trailers   a chunked body, then short trailer lines forever
   huge-chunk      a chunk size of 2^64
+  huge-length     Content-Length: 99999999999999999999
+  two-lengths     two different Content-Lengths
   banner          a plain-HTTP 400 at once, before reading anything (where TLS was expected)
 With cert= and key=, the listener speaks TLS with that certificate.
 Every loop is bounded: at most 600 s and 256 MiB per connection.
@@ -109,6 +111,8 @@ MODES = {
     "many-headers": lambda c, r: forever(c, b"X-Many: v\r\n" * 1000, 0, head(200)),
     "long-chunk-size": lambda c, r: forever(c, b"0" * 65536, 0, head(200, b"Transfer-Encoding: chunked\r\n") + b"\r\n1"),
     "many-trailers": lambda c, r: forever(c, b"X-T: v\r\n" * 1000, 0, chunked_success()),
+    "huge-length": lambda c, r: c.sendall(head(200) + b"Content-Length: 99999999999999999999\r\n\r\n" + OK_BODY),
+    "two-lengths": lambda c, r: c.sendall(head(200) + b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(OK_BODY) + OK_BODY),
     "banner": None,   # handled before any read
     "huge-chunk": lambda c, r: c.sendall(head(200, b"Transfer-Encoding: chunked\r\n") + b"\r\n10000000000000000\r\nxx"),
 }

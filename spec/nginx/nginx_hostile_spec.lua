@@ -6,7 +6,7 @@ local N = require "nginx.helpers"
 
 local uptime = H.now
 
--- { mode, what it must come back as }: "Timeout" cases use timeout = 2.
+-- { mode, what it must come back as }; every call has timeout = 2.
 local cases = {
   { "trickle-status", "transport", "Timeout" },
   { "trickle-headers", "transport", "Timeout" },
@@ -19,6 +19,8 @@ local cases = {
   { "long-chunk-size", "protocol", "ResponseTooLarge" },
   { "many-trailers", "protocol", "ResponseTooLarge" },
   { "huge-chunk", "protocol", "ResponseTooLarge" },
+  { "huge-length", "protocol", "ResponseTooLarge" },
+  { "two-lengths", "protocol", "InvalidResponse" },
 }
 
 -- The peak resident memory (KiB) of nginx's worker processes.

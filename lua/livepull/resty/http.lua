@@ -197,6 +197,7 @@ end
 -- ({ left = bytes }, shared by the headers and the trailers). Repeated
 -- names are joined with ", ", so two different Content-Lengths are refused.
 local function read_fields(r, headers, budget, what, stage, status)
+  local repeated = {}   -- name -> its values, joined once at the end (linear)
   while true do
     local line, err = read_line(r, what, stage, status)
     if not line then return nil, err end
@@ -205,13 +206,21 @@ local function read_fields(r, headers, budget, what, stage, status)
       return nil, protocol_error("ResponseTooLarge",
         ("the response's header and trailer lines are larger than %d bytes"):format(M.HEADER_BLOCK_MAX), status)
     end
-    if line == "" then return headers end
+    if line == "" then break end
     local name, value = M.parse_header_line(line)
     if name then
-      local seen = headers[name]
-      headers[name] = seen and (seen .. ", " .. value) or value
+      local list = repeated[name]
+      if list then
+        list[#list + 1] = value
+      elseif headers[name] then
+        repeated[name] = { headers[name], value }
+      else
+        headers[name] = value
+      end
     end
   end
+  for name, list in pairs(repeated) do headers[name] = concat(list, ", ") end
+  return headers
 end
 
 -- The status line and headers: status, headers (lower-case names; the
@@ -268,10 +277,10 @@ function M.read_body(r, status, headers, budget, limit)
   if chunked then return read_chunked(r, limit, status, budget) end   -- chunked framing wins over a length
   local length_text = headers["content-length"]
   if length_text then
-    if not find(length_text, "^%d+$") or #length_text > 15 then
+    if not find(length_text, "^%d+$") then
       return nil, protocol_error("InvalidResponse", "the answer's Content-Length is not a number", status)
     end
-    local length = tonumber(length_text)
+    local length = #length_text <= 15 and tonumber(length_text) or math.huge   -- 15 digits: past any limit
     if length > limit then return nil, body_too_large(limit, status) end
     local body, err = r:bytes(length)
     if not body then return nil, M.socket_error(err, "body") end
