@@ -21,6 +21,7 @@ Modes (each one connection at a time per client, keep-alive where the mode answe
   huge-chunk      a chunk size of 2^64
   huge-length     Content-Length: 99999999999999999999
   two-lengths     two different Content-Lengths
+  silent          accepts, then never sends a byte
   banner          a plain-HTTP 400 at once, before reading anything (where TLS was expected)
 With cert= and key=, the listener speaks TLS with that certificate.
 Every loop is bounded: at most 600 s and 256 MiB per connection.
@@ -113,23 +114,29 @@ MODES = {
     "many-trailers": lambda c, r: forever(c, b"X-T: v\r\n" * 1000, 0, chunked_success()),
     "huge-length": lambda c, r: c.sendall(head(200) + b"Content-Length: 99999999999999999999\r\n\r\n" + OK_BODY),
     "two-lengths": lambda c, r: c.sendall(head(200) + b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(OK_BODY) + OK_BODY),
-    "banner": None,   # handled before any read
+    "banner": None,   # both handled before any read
+    "silent": None,
     "huge-chunk": lambda c, r: c.sendall(head(200, b"Transfer-Encoding: chunked\r\n") + b"\r\n10000000000000000\r\nxx"),
 }
 
 
-def handle(conn, mode):
+def handle(conn, mode, context):
     try:
+        if context:   # in this thread: a client stalling its handshake holds up no other
+            conn.settimeout(10)
+            conn = context.wrap_socket(conn, server_side=True)
         conn.settimeout(LIMIT_S)
         if mode == "banner":
             conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return
+        if mode == "silent":
+            time.sleep(LIMIT_S)
         while True:
             request = read_request(conn)
             if request is None or not MODES[mode](conn, request):
                 break
     except (OSError, ssl.SSLError):
-        pass   # the client gave up: that is what these servers are for
+        pass   # the client gave up or refused the certificate: that is what these servers are for
     finally:
         conn.close()
 
@@ -147,14 +154,7 @@ def listen(name, mode, options):
     def accept():
         while True:
             conn, _ = sock.accept()
-            if context:
-                try:
-                    conn.settimeout(10)
-                    conn = context.wrap_socket(conn, server_side=True)
-                except (OSError, ssl.SSLError):
-                    conn.close()   # the client refused the certificate
-                    continue
-            threading.Thread(target=handle, args=(conn, mode), daemon=True).start()
+            threading.Thread(target=handle, args=(conn, mode, context), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     return sock.getsockname()[1]
