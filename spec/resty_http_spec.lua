@@ -45,6 +45,8 @@ describe("livepull.resty.http", function()
     { "certificate host mismatch", "TLS handshake", "TLSVerificationFailed", false },
     { "handshake failed", "TLS handshake", "TLSConnectError", false },
     { "10: handshake failed", "TLS handshake", "TLSConnectError", false },   -- a stale code from ngx_lua
+    -- lua-resty-core 0.1.25's raise when a handshake ends at once with a failed check
+    { "/usr/share/lua/5.1/resty/core/socket.lua:244: assertion failed!", "TLS handshake", "TLSVerificationFailed", false },
     { "broken pipe", "send", "SendError", true },
     { "closed", "status line", "EmptyReply", true },
     { "closed", "body", "PartialResponse", true },

@@ -44,8 +44,8 @@ describe("nginx with livepull.resty against hostile servers", function()
     nginx = N.start_nginx("spec/nginx/test.conf", { workers = 1 })
   end)
   teardown(function()
+    servers.stop()   -- first: nginx.stop() asserts on its log
     nginx.stop()
-    servers.stop()
   end)
 
   local function call(args)

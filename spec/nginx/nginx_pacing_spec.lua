@@ -30,8 +30,8 @@ for _, store in ipairs { "shared dict", "worker" } do
       nginx = N.start_nginx("spec/nginx/test.conf", { workers = 1 })
     end)
     teardown(function()
+      servers.stop()   -- first: nginx.stop() asserts on its log
       nginx.stop()
-      servers.stop()
     end)
 
     local function call(args)
@@ -110,7 +110,7 @@ describe("nginx pacing across a wall-clock step back", function()
     local nginx = N.start_nginx("spec/nginx/test.conf", { workers = 1, preload =
       ("LD_PRELOAD=%s FAKETIME_TIMESTAMP_FILE=%s FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1")
         :format(FAKETIME, offset) })
-    finally(function() nginx.stop(); servers.stop(); os.remove(offset) end)
+    finally(function() servers.stop(); os.remove(offset); nginx.stop() end)
     for _, shared in ipairs { "livepull", false } do
       local function call() return N.get(nginx.url .. "/call?" .. N.query { endpoint = servers.url("ok"),
         rate = 2, burst = 1, shared = shared or nil }, 30) end

@@ -50,7 +50,8 @@ function M.socket_error(err, stage)
     -- self-signed, expired, wrong name) and CURLE_SSL_CONNECT_ERROR otherwise.
     local code, text = err:match("^(%d+): (.*)$")
     text = text or err
-    if text ~= "handshake failed" and (code or text == "certificate host mismatch") then
+    if text ~= "handshake failed" and (code or text == "certificate host mismatch" or
+        find(text, "socket.lua:%d+: assertion failed!$")) then   -- the raise resty.lua catches
       return transport_error("TLSVerificationFailed", "TLS certificate verification failed: " .. err, false)
     end
     return transport_error("TLSConnectError", "TLS handshake failed: " .. err, false)
