@@ -121,7 +121,7 @@ local function take_slot(store, key, rate, burst, max_wait)
   else   -- the same error as the native path's; nothing was reserved
     err = core.error("transport", "PacingTimeout",
       ("the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); nothing was sent")
-        :format(wait, max_wait), { retryable = true })
+        :format(wait, max_wait), { retryable = core.retry_rule("PacingTimeout").retryable })
   end
   if store.unlock then store:unlock(key) end
   if not ok then return nil, err end

@@ -18,10 +18,10 @@ local M = {
 }
 local READ_MAX = 65536        -- one receiveany: returns as soon as any byte is there
 
-local function transport_error(code, message, retryable, fields)
-  fields = fields or {}
-  fields.retryable = retryable
-  return core.error("transport", code, message, fields)
+-- retryable comes from the core's one retry table (core.retry_rule), as
+-- for the native path's errors.
+local function transport_error(code, message)
+  return core.error("transport", code, message, { retryable = core.retry_rule(code).retryable })
 end
 
 local function protocol_error(code, message, status)
@@ -33,13 +33,13 @@ end
 function M.socket_error(err, stage)
   err = tostring(err)
   if err == "timeout" then
-    return transport_error("Timeout", "the call's timeout ran out during the " .. stage, true)
+    return transport_error("Timeout", "the call's timeout ran out during the " .. stage)
   end
   if stage == "connect" then
     if find(err, "resolve", 1, true) then
-      return transport_error("CouldNotResolveHost", "could not resolve the host: " .. err, true)
+      return transport_error("CouldNotResolveHost", "could not resolve the host: " .. err)
     end
-    return transport_error("CouldNotConnect", "connect failed: " .. err, true)
+    return transport_error("CouldNotConnect", "connect failed: " .. err)
   end
   if stage == "TLS handshake" then
     -- ngx_lua reports a failed certificate check as "<X509 code>: <text>"
@@ -52,18 +52,18 @@ function M.socket_error(err, stage)
     text = text or err
     if text ~= "handshake failed" and (code or text == "certificate host mismatch" or
         find(text, "socket.lua:%d+: assertion failed!$")) then   -- the raise resty.lua catches
-      return transport_error("TLSVerificationFailed", "TLS certificate verification failed: " .. err, false)
+      return transport_error("TLSVerificationFailed", "TLS certificate verification failed: " .. err)
     end
-    return transport_error("TLSConnectError", "TLS handshake failed: " .. err, false)
+    return transport_error("TLSConnectError", "TLS handshake failed: " .. err)
   end
-  if stage == "send" then return transport_error("SendError", "send failed: " .. err, true) end
+  if stage == "send" then return transport_error("SendError", "send failed: " .. err) end
   if err == "closed" then
     if stage == "status line" then
-      return transport_error("EmptyReply", "the server closed the connection without answering", true)
+      return transport_error("EmptyReply", "the server closed the connection without answering")
     end
-    return transport_error("PartialResponse", "the server closed the connection in the " .. stage, true)
+    return transport_error("PartialResponse", "the server closed the connection in the " .. stage)
   end
-  return transport_error("ReceiveError", stage .. " failed: " .. err, true)
+  return transport_error("ReceiveError", stage .. " failed: " .. err)
 end
 
 -- The request's bytes: request line, headers, empty line, body.
