@@ -19,6 +19,7 @@ Modes (each one connection at a time per client, keep-alive where the mode answe
   long-chunk-size a chunk-size line that never ends
   many-trailers   a chunked body, then short trailer lines forever
   huge-chunk      a chunk size of 2^64
+  one-per-conn    a success kept alive; a second request on that connection is closed unanswered
   huge-length     Content-Length: 99999999999999999999
   two-lengths     two different Content-Lengths
   silent          accepts, then never sends a byte
@@ -114,8 +115,9 @@ MODES = {
     "many-trailers": lambda c, r: forever(c, b"X-T: v\r\n" * 1000, 0, chunked_success()),
     "huge-length": lambda c, r: c.sendall(head(200) + b"Content-Length: 99999999999999999999\r\n\r\n" + OK_BODY),
     "two-lengths": lambda c, r: c.sendall(head(200) + b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(OK_BODY) + OK_BODY),
-    "banner": None,   # both handled before any read
+    "banner": None,   # these three handled in handle()
     "silent": None,
+    "one-per-conn": None,
     "huge-chunk": lambda c, r: c.sendall(head(200, b"Transfer-Encoding: chunked\r\n") + b"\r\n10000000000000000\r\nxx"),
 }
 
@@ -131,6 +133,11 @@ def handle(conn, mode, context):
             return
         if mode == "silent":
             time.sleep(LIMIT_S)
+        if mode == "one-per-conn":
+            if read_request(conn) is not None:
+                conn.sendall(success())
+                read_request(conn)   # then close without answering
+            return
         while True:
             request = read_request(conn)
             if request is None or not MODES[mode](conn, request):

@@ -40,6 +40,7 @@ describe("nginx with livepull.resty against hostile servers", function()
     local listeners = { ok = "ok" }
     for _, c in ipairs(cases) do listeners[c[1]] = c[1] end
     listeners.spaces = "spaces"
+    listeners["one-per-conn"] = "one-per-conn"
     servers = N.start_hostile(listeners)
     nginx = N.start_nginx("spec/nginx/test.conf", { workers = 1 })
   end)
@@ -63,6 +64,13 @@ describe("nginx with livepull.resty against hostile servers", function()
       assert.is_true(call({ endpoint = servers.url("ok") }).ok, "the worker serves the next call")
     end)
   end
+
+  it("a pooled connection the server closes without answering is replaced once, not failed", function()
+    for i = 1, 3 do   -- from the second call on, the pooled connection is the dead one
+      local res = call { endpoint = servers.url("one-per-conn") }
+      assert.is_true(res.ok, "call " .. i .. ": " .. require("cjson").encode(res))
+    end
+  end)
 
   it("the capped floods keep the worker's memory small", function()
     local peak = workers_peak_kib(nginx)
