@@ -254,6 +254,51 @@ describe("livepull command", function()
     assert.are.equal("", err)
   end)
 
+  it("a batch file runs several requests at once and writes results in input order", function()
+    emu.faults { { kind = "delay", seconds = 0.3, count = 100 } }
+    local lines = {}
+    for i = 1, 16 do lines[i] = cjson.encode { TaskId = TASK, RepeatNumber = i } end
+    lines[7] = cjson.encode { TaskId = 7 }   -- invalid: answered in its place, never sent
+    local file = write(H.tmpdir() .. "/c.jsonl", table.concat(lines, "\n") .. "\n")
+    local started = H.now()
+    local code, out = livepull("update " .. creds() .. " --region cn-shanghai --batch " .. file .. " --concurrency 4")
+    local elapsed = H.now() - started
+    assert.are.equal(8, code)
+    local results = lines_of(out)
+    assert.are.equal(16, #results)
+    for i, line in ipairs(results) do
+      local r = cjson.decode(line)
+      assert.are.equal(i, r.line)
+      assert.are.equal(i ~= 7, r.ok)
+    end
+    assert.are.equal(15, #emu.requests())
+    -- 15 answers of 0.3 s each, 4 at a time: well under one at a time (4.5 s).
+    assert.is_true(elapsed < 4.2, ("took %.1f s"):format(elapsed))
+  end)
+
+  it("--concurrency needs --batch and a whole number from 1 to 32", function()
+    for _, bad in ipairs { "--concurrency 4", "--batch - --concurrency 0", "--batch - --concurrency 33",
+                           "--batch - --concurrency 2.5", "--batch - --concurrency x",
+                           "--batch - --idempotent --concurrency 2" } do
+      local code, _, err = livepull("update " .. creds() .. " --task-id " .. TASK .. " --region cn-shanghai " .. bad)
+      assert.are.equal(2, code, bad)
+      assert.matches("concurrency", err)
+    end
+    assert.are.equal(0, #emu.requests())
+  end)
+
+  it("the progress bar shows what is in flight in a concurrent batch", function()
+    emu.faults { { kind = "delay", seconds = 0.2, count = 100 } }
+    local lines = {}
+    for i = 1, 12 do lines[i] = cjson.encode { TaskId = TASK, RepeatNumber = i } end
+    local file = write(H.tmpdir() .. "/f.jsonl", table.concat(lines, "\n"))
+    local inner = ("%s env -u ALIBABA_CLOUD_ACCESS_KEY_ID -u ALIBABA_CLOUD_ACCESS_KEY_SECRET HOME=%s %s/bin/livepull update %s --region cn-shanghai --batch %s --concurrency 3 >/dev/null")
+      :format(env, home, tree, creds(), file)
+    local screen = H.run("script -qec " .. H.sh_quote(inner) .. " /dev/null")
+    assert.truthy(screen:find("12/12", 1, true), screen)
+    assert.truthy(screen:find("in flight %d"), screen)
+  end)
+
   it("reads credentials from the aliyun CLI profile file", function()
     local h = H.tmpdir()
     os.execute("mkdir -p " .. h .. "/.aliyun")
