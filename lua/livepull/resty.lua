@@ -186,6 +186,8 @@ function Client:exchange(req, stop_at, fresh)
     -- lua-resty-core 0.1.25 (Debian 12) raises "assertion failed!" when a
     -- handshake completes at once but the certificate check fails
     -- (lua-resty-core issue 499): caught, that is a failed check, not a crash.
+    -- reused_session is nil, never false: with false, ngx_lua 0.10.23 can
+    -- lose the failed check of such a handshake and report success.
     local raised
     raised, ok, err = pcall(sock.sslhandshake, sock, nil, self.host, true)
     if not raised then ok, err = nil, ok end
