@@ -470,23 +470,34 @@ end
 -- are written in input order as soon as each (and all before it) is known.
 M.BATCH_WINDOW = 256
 
--- Windows of lines through client:call_many, several requests in flight.
+-- Windows of lines through client:call_many, several requests in flight. A
+-- window ends before a line whose TaskId it already holds, so lines about
+-- one task are applied in their order.
 local function batch_in_windows(client, args, defaults, next_line, out, bar)
-  local failed = 0
+  local failed, carried = 0, nil
   while true do
-    local lines, list, slot_of = {}, {}, {}
-    for n, line in next_line do
-      local params, err = input.decode_object(line)
-      local converted
-      if params then converted, err = input.convert(args.action, merged(defaults, params))
-      else err = { kind = "validation", code = "InvalidParameter", field = "line",
-                   message = ("line %d %s"):format(n, err) } end
-      lines[#lines + 1] = { n = n, err = not converted and err or nil }
-      if converted then
-        list[#list + 1] = converted
+    local lines, list, slot_of, tasks = {}, {}, {}, {}
+    while #lines < M.BATCH_WINDOW do
+      local entry = carried
+      carried = nil
+      if not entry then
+        local n, line = next_line()
+        if not n then break end
+        local params, err = input.decode_object(line)
+        local converted
+        if params then converted, err = input.convert(args.action, merged(defaults, params))
+        else err = { kind = "validation", code = "InvalidParameter", field = "line",
+                     message = ("line %d %s"):format(n, err) } end
+        entry = { n = n, params = converted, err = not converted and err or nil }
+      end
+      local task = entry.params and entry.params.TaskId
+      if task ~= nil and tasks[task] then carried = entry; break end   -- the next window's first
+      if task ~= nil then tasks[task] = true end
+      lines[#lines + 1] = entry
+      if entry.params then
+        list[#list + 1] = entry.params
         slot_of[#list] = #lines
       end
-      if #lines >= M.BATCH_WINDOW then break end
     end
     if #lines == 0 then return failed end
     local done, written = {}, 0
