@@ -20,6 +20,7 @@ typedef enum {
   OPT_CREDENTIAL,   /* printable ASCII without spaces */
   OPT_TEXT,         /* a path, URL or name: UTF-8 without control characters */
   OPT_ENDPOINT, OPT_REGION_ID, OPT_ALGORITHM, OPT_NUMBER, OPT_BOOL,
+  OPT_PROVIDER,     /* read by lua/livepull/credentials: here only its presence */
 } opt_kind;
 
 typedef struct option {
@@ -42,7 +43,9 @@ enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
   O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
   O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_MAX_PACING_WAIT,
-  O_SHARED_DICT, O_COUNT
+  O_SHARED_DICT,
+  O_CREDENTIALS, O_PROFILE,
+  O_COUNT
 };
 
 static const option options[O_COUNT + 1] = {
@@ -67,6 +70,8 @@ static const option options[O_COUNT + 1] = {
   [O_RATE_BURST] = {"rate_burst", OPT_NUMBER, 0, NULL},
   [O_MAX_PACING_WAIT] = {"max_pacing_wait", OPT_NUMBER, 0, NULL},
   [O_SHARED_DICT] = {"shared_dict", OPT_TEXT, 256, NULL},
+  [O_CREDENTIALS] = {"credentials", OPT_PROVIDER, 0, NULL},
+  [O_PROFILE] = {"profile", OPT_PROVIDER, 0, NULL},
   [O_COUNT] = {NULL, 0, 0, NULL},
 };
 
@@ -185,11 +190,43 @@ static int check_proxy(const char *s, lp_error *err) {
   return FAIL("InvalidConfig", "proxy", "proxy must use http, https, socks4, socks4a, socks5 or socks5h");
 }
 
+/* The byte rules of a text option (length, UTF-8, no control characters;
+ * credentials printable ASCII without spaces, never empty). */
+static int check_text(const option *o, const char *s, size_t len, lp_error *err) {
+  if (o->max_len && len > o->max_len)
+    return FAIL("InvalidConfig", o->name, "%s must be at most %zu bytes long", o->name, o->max_len);
+  size_t chars;
+  if (!lp_utf8_check(s, len, &chars))
+    return FAIL("InvalidConfig", o->name, "%s must be valid UTF-8 without NUL bytes", o->name);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (o->kind == OPT_CREDENTIAL && (c <= 0x20 || c >= 0x7F))
+      return FAIL("InvalidConfig", o->name,
+                  "%s must be printable ASCII without spaces (check for a stray newline or quote)", o->name);
+    if (c < 0x20 || c == 0x7F)
+      return FAIL("InvalidConfig", o->name, "%s must not contain control characters", o->name);
+  }
+  if (len == 0 && o->kind != OPT_TEXT)
+    return FAIL("InvalidConfig", o->name, "%s must not be empty", o->name);
+  return 0;
+}
+
+int lp_config_check_credential(const char *name, const char *s, size_t len, lp_error *err) {
+  const option *o = find_option(name, strlen(name));
+  if (!o || o->kind != OPT_CREDENTIAL) return FAIL("InvalidConfig", name, "%s is not a credential", name);
+  return check_text(o, s, len, err);
+}
+
 static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *err) {
   memset(v, 0, sizeof *v);
   if (idx) {
     lua_getfield(L, idx, o->name);   /* a plain table: checked by the caller */
     int t = lua_type(L, -1);
+    if (o->kind == OPT_PROVIDER) {   /* never from the environment: the chain reads it */
+      v->given = t != LUA_TNIL;
+      lua_pop(L, 1);
+      return 0;
+    }
     if (t == LUA_TNIL) {
       lua_pop(L, 1);
     } else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1) && o->env && o->kind != OPT_BOOL &&
@@ -215,28 +252,13 @@ static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *er
       lua_pop(L, 1);
     }
   }
-  if (!v->given && o->env) {
+  if (!v->given && o->env && o->kind != OPT_PROVIDER) {
     v->s = getenv(o->env);
     if (v->s && v->s[0]) { v->len = strlen(v->s); v->given = 1; }
     else v->s = NULL;
   }
   if (!v->given || !v->s) return 0;
-  if (o->max_len && v->len > o->max_len)
-    return FAIL("InvalidConfig", o->name, "%s must be at most %zu bytes long", o->name, o->max_len);
-  size_t chars;
-  if (!lp_utf8_check(v->s, v->len, &chars))
-    return FAIL("InvalidConfig", o->name, "%s must be valid UTF-8 without NUL bytes", o->name);
-  for (size_t i = 0; i < v->len; i++) {
-    unsigned char c = (unsigned char)v->s[i];
-    if (o->kind == OPT_CREDENTIAL && (c <= 0x20 || c >= 0x7F))
-      return FAIL("InvalidConfig", o->name,
-                  "%s must be printable ASCII without spaces (check for a stray newline or quote)", o->name);
-    if (c < 0x20 || c == 0x7F)
-      return FAIL("InvalidConfig", o->name, "%s must not contain control characters", o->name);
-  }
-  if (v->len == 0 && o->kind != OPT_TEXT)
-    return FAIL("InvalidConfig", o->name, "%s must not be empty", o->name);
-  return 0;
+  return check_text(o, v->s, v->len, err);
 }
 
 static char *dup_n(const char *s, size_t n) {
@@ -291,6 +313,21 @@ static int check_numbers(const staged *v, double *out, lp_error *err) {
   return 0;
 }
 
+/* credentials or profile with access_key_* in the same table: which wins
+ * would be a guess, so neither does. */
+static int conflicting_keys(lua_State *L, int idx, lp_error *err) {
+  static const char *const keys[] = {"access_key_id", "access_key_secret", "security_token"};
+  for (size_t i = 0; idx && i < sizeof keys / sizeof keys[0]; i++) {
+    lua_getfield(L, idx, keys[i]);
+    int given = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (given)
+      return FAIL("InvalidConfig", keys[i], "%s cannot be given with credentials or profile: "
+                  "give one way to get the keys", keys[i]);
+  }
+  return 0;
+}
+
 int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, lp_error *err) {
   staged v[O_COUNT];
   if (!lua_isnoneornil(L, idx)) {
@@ -307,7 +344,10 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   for (int i = 0; i < O_COUNT; i++)
     if (stage(L, idx, &options[i], &v[i], err) != 0) return -1;
 
-  if (!v[O_KEY_ID].given || !v[O_SECRET].given)
+  /* credentials/profile: the keys come later, from a provider (core.set_credentials). */
+  int deferred = v[O_CREDENTIALS].given || v[O_PROFILE].given;
+  if (deferred && conflicting_keys(L, idx, err) != 0) return -1;
+  if (!deferred && (!v[O_KEY_ID].given || !v[O_SECRET].given))
     return FAIL("MissingCredentials", v[O_KEY_ID].given ? "access_key_secret" : "access_key_id",
                 "no credentials: set access_key_id and access_key_secret, or the environment "
                 "variables ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET");
@@ -349,9 +389,9 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   snprintf(base, sizeof base, "%s://%.*s", scheme, (int)auth_len, auth);
 
   struct { char **dst; const char *src; size_t len; } copies[] = {
-    {&cfg->access_key_id, v[O_KEY_ID].s, v[O_KEY_ID].len},
-    {&cfg->access_key_secret, v[O_SECRET].s, v[O_SECRET].len},
-    {&cfg->security_token, v[O_TOKEN].s, v[O_TOKEN].len},
+    {&cfg->access_key_id, deferred ? NULL : v[O_KEY_ID].s, v[O_KEY_ID].len},
+    {&cfg->access_key_secret, deferred ? NULL : v[O_SECRET].s, v[O_SECRET].len},
+    {&cfg->security_token, deferred ? NULL : v[O_TOKEN].s, v[O_TOKEN].len},
     {&cfg->region_id, v[O_REGION_ID].s, v[O_REGION_ID].len},
     {&cfg->ca_file, v[O_CA_FILE].s, v[O_CA_FILE].len},
     {&cfg->ca_path, v[O_CA_PATH].s, v[O_CA_PATH].len},

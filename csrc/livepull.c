@@ -6,6 +6,7 @@
 #include "client.h"
 #include "compat.h"
 #include "error.h"
+#include "fetch.h"
 #include "fields.h"
 #include "policy.h"
 #include "response.h"
@@ -245,7 +246,8 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
     {"operations", core_operations}, {"fields", core_fields},
     {"client_methods", core_client_methods}, {"error", core_error},
-    {"bucket_take", core_bucket_take}, {"fail", lp_client_fail}, {NULL, NULL},
+    {"bucket_take", core_bucket_take}, {"fail", lp_client_fail},
+    {"set_credentials", lp_client_set_credentials}, {"fetch", lp_fetch}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);
