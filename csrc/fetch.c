@@ -109,25 +109,46 @@ static int header_text_ok(const char *s, size_t n) {
   return 1;
 }
 
-/* 0 when the URL may be fetched, else the error pushed (returns 2). */
-static int check_url(lua_State *L, fetchwork *w, const char *url) {
-  w->url = curl_url();
+/* NULL when the URL may be fetched, else the error code with its message
+ * written to msg (nothing pushed, so the caller frees u first). */
+static const char *url_problem(CURLU *u, const char *url, char *msg, size_t size) {
   char *scheme = NULL, *host = NULL;
-  if (!w->url || curl_url_set(w->url, CURLUPART_URL, url, 0) != CURLUE_OK ||
-      curl_url_get(w->url, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-      curl_url_get(w->url, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+  if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
     curl_free(scheme);
-    return fail(L, "config", "InvalidURL", "%s is not a URL", "the provider's address");
+    snprintf(msg, size, "the provider's address is not a URL");
+    return "InvalidURL";
   }
-  int ok = strcmp(scheme, "https") == 0 ||
-           (strcmp(scheme, "http") == 0 && (is_loopback(host) || strcmp(host, METADATA_HOST) == 0));
-  int https_or_http = strcmp(scheme, "https") == 0 || strcmp(scheme, "http") == 0;
+  int https = strcmp(scheme, "https") == 0, http = strcmp(scheme, "http") == 0;
+  int ok = https || (http && (is_loopback(host) || strcmp(host, METADATA_HOST) == 0));
   curl_free(scheme);
   curl_free(host);
-  if (ok) return 0;
-  return fail(L, "config", "InsecureURL",
-              "%s: a provider's address must be https:// (plain http only on loopback or to the "
-              "instance metadata address 100.100.100.200)", https_or_http ? "plain http" : "unknown scheme");
+  if (ok) return NULL;
+  snprintf(msg, size, "%s: a provider's address must be https:// (plain http only on loopback or to the "
+           "instance metadata address " METADATA_HOST ")", http ? "plain http" : "unknown scheme");
+  return "InsecureURL";
+}
+
+static int check_url(lua_State *L, fetchwork *w, const char *url) {
+  char msg[300];
+  w->url = curl_url();
+  const char *code = url_problem(w->url, url, msg, sizeof msg);
+  if (!code) return 0;
+  return fail(L, "config", code, "%s", msg);
+}
+
+/* core.fetch_check(url) -> true | nil, err: the same URL rule, for the
+ * cosocket transport of livepull.resty. */
+int lp_fetch_check(lua_State *L) {
+  const char *url = luaL_checkstring(L, 1);
+  char msg[300];
+  CURLU *u = curl_url();
+  const char *code = url_problem(u, url, msg, sizeof msg);
+  curl_url_cleanup(u);
+  if (code) return fail(L, "config", code, "%s", msg);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* The answer's headers as { [lowercase name] = value } (a repeated name keeps the last). */

@@ -8,5 +8,7 @@
 /* core.fetch{ method, url, headers, body, connect_timeout, timeout,
  * max_bytes, ca_file, ca_path } -> status, headers, body | nil, err */
 int lp_fetch(lua_State *L);
+/* core.fetch_check(url) -> true | nil, err: core.fetch's URL rule alone. */
+int lp_fetch_check(lua_State *L);
 
 #endif

@@ -247,7 +247,8 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"operations", core_operations}, {"fields", core_fields},
     {"client_methods", core_client_methods}, {"error", core_error},
     {"bucket_take", core_bucket_take}, {"fail", lp_client_fail},
-    {"set_credentials", lp_client_set_credentials}, {"fetch", lp_fetch}, {NULL, NULL},
+    {"set_credentials", lp_client_set_credentials}, {"fetch", lp_fetch},
+    {"fetch_check", lp_fetch_check}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

@@ -11,7 +11,8 @@
 -- Cosockets work in rewrite, access, content, ssl and timer contexts; see
 -- the phase table in docs/nginx.md.
 local core = require "livepull.core"
-local safe = require "livepull.safe"
+local credentials = require "livepull.credentials"
+local semaphore = require "ngx.semaphore"
 
 local ngx = ngx
 local tcp = ngx.socket.tcp
@@ -56,8 +57,10 @@ local function shared_pace(dict, rate, burst)
     "could not take the shared pacing lock (is the shared dict full?)")
 end
 
+local provider_transport   -- defined below the HTTP helpers it uses
+
 function M.new(config)
-  local client, err = safe.new(config)
+  local client, err = credentials.new(config, true, provider_transport)
   if not client then return nil, err end
   local s = client:settings()
   -- base_url is scheme://host[:port], host possibly a bracketed IPv6 address
@@ -233,6 +236,82 @@ function Client:exchange(req, fresh)
     sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL)
   end
   return status, headers, body
+end
+
+-- The credential providers' HTTP (instance metadata, STS, a credentials
+-- URI) over a cosocket: the same URL rule as core.fetch, its own short
+-- timeouts, no redirects, no keepalive, TLS verified (lua_ssl_trusted_certificate).
+local function provider_http(req)
+  local ok, err = core.fetch_check(req.url)
+  if not ok then return nil, err end
+  local scheme, authority, path = req.url:match("^(https?)://([^/?#]+)(.*)$")
+  local host, port = authority:match("^%[([^%]]+)%]:?(%d*)$")
+  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  if path == "" or path:sub(1, 1) == "?" then path = "/" .. path end
+  local sock = tcp()
+  local stop_at = now() + req.timeout
+  local function deadline()
+    local left = stop_at - now()
+    if left <= 0 then return false end
+    sock:settimeout(math.max(1, math.floor(left * 1000)))
+    return true
+  end
+  sock:settimeouts(req.connect_timeout * 1000, req.timeout * 1000, req.timeout * 1000)
+  ok, err = sock:connect(host, port)
+  if not ok then return nil, classify(err, "connect") end
+  if scheme == "https" then
+    ok, err = sock:sslhandshake(nil, host, true)
+    if not ok then sock:close(); return nil, classify(err, "tls") end
+  end
+  local body = req.body or ""
+  local lines = { ("%s %s HTTP/1.1"):format(req.method, path), "host: " .. authority, "connection: close",
+                  "content-length: " .. #body }
+  for name, value in pairs(req.headers or {}) do
+    if tostring(name):find("[%c:]") or tostring(value):find("[%c]") then
+      sock:close()
+      return nil, core.error("config", "InvalidHeader", "a header name or value holds a control character")
+    end
+    lines[#lines + 1] = name .. ": " .. value
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = body
+  local status, headers
+  if not deadline() then sock:close(); return nil, classify("timeout", "send") end
+  ok, err = sock:send(table.concat(lines, "\r\n"))
+  if ok and deadline() then status, headers = receive_headers(sock) else headers = err or "timeout" end
+  if not status then sock:close(); return nil, classify(headers, ok and "status" or "send") end
+  local answer
+  answer, err = receive_body(sock, headers, 65536, deadline)
+  sock:close()
+  if not answer then
+    if err == "too large" then
+      return nil, core.error("protocol", "ResponseTooLarge", "the provider's answer is larger than its limit")
+    end
+    return nil, classify(err, "body")
+  end
+  return status, headers, answer
+end
+
+-- One refresh per client per worker: the others wait on a semaphore (or,
+-- with more than a minute left, keep signing with the old credentials).
+local REFRESH_WAIT = 15   -- seconds at most
+provider_transport = {
+  http = provider_http, now = now, lazy = true, no_process = true,
+  wait = function(state)
+    state.sem = state.sem or semaphore.new(0)
+    state.waiters = (state.waiters or 0) + 1
+    state.sem:wait(REFRESH_WAIT)
+    state.waiters = state.waiters - 1
+  end,
+  wake = function(state)
+    if state.sem and (state.waiters or 0) > 0 then state.sem:post(state.waiters) end
+  end,
+}
+
+-- client:credentials_info(): where the keys come from (never the secret).
+function Client:credentials_info()
+  return self.core:credentials_info()
 end
 
 -- The retry loop of the native path, with ngx.sleep.

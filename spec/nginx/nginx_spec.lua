@@ -15,9 +15,11 @@ local uptime = H.now
 local function abspath(p) return (H.run("realpath " .. H.sh_quote(p)):gsub("%s+$", "")) end
 
 -- Starts nginx with the example config; returns { url, stop, error_log }.
-local function start_nginx(emu, workers)
+local function start_nginx(emu, workers, extra_env)
   local prefix = H.tmpdir()
-  H.run("chmod 755 " .. prefix .. " && mkdir -p " .. prefix .. "/tmp && chmod 644 " .. certs.ca)
+  -- Workers (nobody) read the CA too: with an init_worker_by_lua block the
+  -- Lua module loads lua_ssl_trusted_certificate in each worker.
+  H.run("chmod 755 " .. prefix .. " " .. certs.dir .. " && mkdir -p " .. prefix .. "/tmp && chmod 644 " .. certs.ca)
   local port = H.closed_port()
   local src = abspath(".")
   local vars = {
@@ -32,7 +34,7 @@ local function start_nginx(emu, workers)
   f:write(conf)
   f:close()
   local env = ("ALIBABA_CLOUD_ACCESS_KEY_ID=%s ALIBABA_CLOUD_ACCESS_KEY_SECRET=%s LIVEPULL_ENDPOINT=%s ")
-    :format(H.KEY_ID, H.SECRET, emu.url)
+    :format(H.KEY_ID, H.SECRET, emu.url) .. (extra_env or "")
   -- Output to a file: the daemon would otherwise hold our pipe open forever.
   local _, ok = H.run(env .. "nginx -p " .. prefix .. " -c " .. prefix .. "/nginx.conf -e " .. prefix ..
     "/error.log >" .. prefix .. "/start.log 2>&1")
@@ -202,5 +204,54 @@ describe("nginx with one worker", function()
     assert.is_true(uptime() - t0 >= 2)
     assert.is_true(ping_took < 0.5, ("ping took %.2f s"):format(ping_took))
     print(("\n  one worker: /ping answered in %.3f s while the update waited 2 s"):format(ping_took))
+  end)
+end)
+
+describe("nginx credentials over cosockets", function()
+  local emu, creds, nginx
+  setup(function()
+    emu = H.start_emulator()
+    creds = H.start_credentials_emulator(emu)
+    nginx = start_nginx(emu, 1, "LIVEPULL_METADATA_ENDPOINT=" .. creds.url .. " ")
+  end)
+  teardown(function()
+    nginx.stop()
+    creds.stop()
+    emu.stop()
+  end)
+
+  it("resolves the ECS RAM role at the first call, once for 8 concurrent calls, /ping answered meanwhile", function()
+    creds.config { failures = { imds = "slow" }, slow_seconds = 1, lifetime = 4 }
+    local slow = io.popen("curl -s " .. H.sh_quote(nginx.url .. "/ecs?n=8&task=" .. TASK))
+    H.run("sleep 0.5")   -- the metadata requests are in flight
+    local t1 = uptime()
+    assert.is_true(get(nginx.url .. "/ping").pong)
+    local ping_took = uptime() - t1
+    local res = cjson.decode(slow:read("*a"))
+    slow:close()
+    assert.are.same({}, res.failed)
+    assert.are.equal(8, res.ok)
+    assert.are.equal("ecs_ram_role", res.provider)
+    assert.matches("^STS%.mi%.%.%.$", res.key)
+    local stats = creds.stats()
+    assert.are.equal(1, stats.issued.imds)       -- one refresh, not eight
+    assert.are.equal(3, stats.received.imds)     -- token, role name, credentials
+    assert.is_true(ping_took < 0.5, ("ping took %.2f s"):format(ping_took))
+    print(("\n  nginx: /ping answered in %.3f s while 8 calls waited on one slow metadata refresh"):format(ping_took))
+  end)
+
+  it("refreshes a short-lived credential in the worker before it expires", function()
+    creds.config { failures = { imds = cjson.null } }
+    emu.reset()
+    local seen = {}
+    for _ = 1, 4 do
+      local res = get(nginx.url .. "/ecs?task=" .. TASK)
+      assert.are.equal(1, res.ok, cjson.encode(res))
+      H.run("sleep 1.2")
+    end
+    for _, r in ipairs(emu.requests()) do seen[r.access_key_id] = true end
+    local distinct = 0
+    for _ in pairs(seen) do distinct = distinct + 1 end
+    assert.is_true(distinct >= 2, "the worker never re-keyed")
   end)
 end)
