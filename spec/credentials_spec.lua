@@ -148,6 +148,26 @@ describe("credentials_info", function()
   end)
 end)
 
+describe("the live emulator and STS keys", function()
+  it("accepts a minted key with its token until it expires, then InvalidSecurityToken.Expired", function()
+    for _, case in ipairs { { os.time() + 600, nil }, { os.time() - 1, "InvalidSecurityToken.Expired" } } do
+      local id = "STS.specAdded" .. case[1]
+      live.control("POST", "/_emulator/keys", { access_key_id = id, access_key_secret = "minted-Secret-spec",
+        security_token = "CAIS-minted-spec", expires_at = case[1] })
+      local c = assert(livepull.new(base { access_key_id = id, access_key_secret = "minted-Secret-spec",
+        security_token = "CAIS-minted-spec" }))
+      local res, err = update(c)
+      if case[2] then
+        assert.is_nil(res)
+        assert.are.same({ "api", case[2], 400 }, { err.kind, err.code, err.status })
+        assert.are.equal("Specified SecurityToken is expired.", err.message)
+      else
+        assert.is_table(res, err and tostring(err))
+      end
+    end
+  end)
+end)
+
 describe("ram_role_arn", function()
   it("assumes the role with a signed AssumeRole and signs Live calls with the STS key", function()
     local c = assert(livepull.new(base { credentials = role_creds { duration_seconds = 900, policy = "{}",

@@ -322,9 +322,17 @@ function Client:call(action, params)
     if wait > 0 then sleep(wait) end
     local req, err = self.core:prepare(action, params)   -- a new nonce and time per attempt
     if not req then return nil, err end
+    local generation = credentials.generation(self.core)
     local status, headers, body, terr = self:exchange(req)
     local res
     if status then res, err = self.core:parse(status, headers, body) else err = terr end
+    -- parse scrubs the client's current STS token from a SignatureDoesNotMatch
+    -- message (it quotes the string to sign); after a refresh in another light
+    -- thread the request carried the previous token, so the quote goes whole.
+    if err and err.code == "SignatureDoesNotMatch" and credentials.generation(self.core) ~= generation then
+      err.message = "the signature does not match (the service's string to sign is withheld: the credentials "
+        .. "were refreshed during the call)"
+    end
     if res then return res end
     err.attempts = attempt
     local delay = self.core:backoff(err, attempt, headers, action)

@@ -94,6 +94,13 @@ function M.new(config, safe, transport)
   return client
 end
 
+-- How many times the client was re-keyed: a transport that yields between
+-- prepare and parse (livepull.resty) sees whether a refresh came between.
+function M.generation(client)
+  local state = states[client]
+  return state and state.generation or 0
+end
+
 -- The client methods that sign make sure of the credentials first; close
 -- forgets the state. The methods table is the C core's, shared by clients.
 local methods = core.client_methods()

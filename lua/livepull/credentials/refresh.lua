@@ -53,6 +53,7 @@ function R:install(client, snap, now)
   local ok, err = core.set_credentials(client, snap.access_key_id, snap.access_key_secret, snap.security_token)
   if not ok then return nil, err end
   self.key_id, self.expiration, self.refreshed_at = snap.access_key_id, snap.expiration, now
+  self.generation = (self.generation or 0) + 1
   self.stale_at = snap.expiration
     and snap.expiration - math.min(R.MAX_LEAD, (snap.expiration - now) * R.LEAD_FRACTION) or math.huge
   return true
