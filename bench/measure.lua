@@ -4,6 +4,8 @@
 --   measure.lua CPATH time   update  ENDPOINT  N    -> ns_per_call, cpu_ns_per_call
 --   measure.lua CPATH memory prepare ALGORITHM N1 N2 -> rss_kb_1, rss_kb_2, heap_kb_1, heap_kb_2
 --   measure.lua CPATH memory update  ENDPOINT  N1 N2
+--   measure.lua CPATH batch  update  ENDPOINT  N    -> seconds, failed (update_many of N, default pacing)
+--   measure.lua CPATH memory many    ENDPOINT  N1 N2 (update_many of N1, then of N2 items)
 -- CPATH is the build folder that holds livepull/core.so for this Lua.
 local unpack = table.unpack or unpack   -- luacheck: globals unpack (LuaJIT has the 5.1 name)
 local cpath, mode, call_kind, target, n1, n2 = unpack(arg, 1, 6)
@@ -37,6 +39,20 @@ local function rss_kb()
   error("no VmRSS in /proc/self/status")
 end
 
+-- A batch with the client's default pacing (10/s, burst 10): how long N
+-- updates take through update_many.
+local function batch_client(endpoint)
+  local config = W.config(nil, endpoint)
+  config.rate_limit = nil
+  return livepull.new(config)
+end
+
+local function list_of(n)
+  local list = {}
+  for i = 1, n do list[i] = W.params end
+  return list
+end
+
 local modes = {
   time = function(call, n)
     for _ = 1, math.max(1, math.floor(n / 10)) do call() end   -- warm-up
@@ -59,7 +75,42 @@ local modes = {
   end,
 }
 
+modes.batch = function(_, n, _, endpoint)
+  local client = batch_client(endpoint)
+  local t0 = monotime()
+  local failed = 0
+  for _, r in ipairs(client:update_many(list_of(n))) do
+    if not r.ok then failed = failed + 1 end
+  end
+  print(("seconds=%.4f"):format(monotime() - t0))
+  print(("failed=%d"):format(failed))
+end
+
+-- update_many of n1 items, then of n2: what is kept after each, against a
+-- server that answers at once (no pacing).
+calls.many = function(endpoint)
+  local client = livepull.new(W.config(nil, endpoint))
+  return function(n)
+    for _, r in ipairs(client:update_many(list_of(n))) do
+      if not r.ok then error("unexpected failure: " .. tostring(r.error)) end
+    end
+  end
+end
+modes.memory_many = function(call, n, m)
+  for i, count in ipairs { n, m } do
+    call(count)
+    collectgarbage("collect")
+    print(("rss_kb_%d=%d"):format(i, rss_kb()))
+    print(("heap_kb_%d=%.0f"):format(i, collectgarbage("count")))
+  end
+end
+if mode == "memory" and call_kind == "many" then mode = "memory_many" end
+
 local make, run = calls[call_kind], modes[mode]
+if mode == "batch" then
+  run(nil, tonumber(n1), nil, target)
+  os.exit(0)
+end
 if not (make and run and target and tonumber(n1)) then
   io.stderr:write("usage: measure.lua CPATH time|memory prepare|update ALGORITHM|ENDPOINT N [N2]\n")
   os.exit(2)

@@ -3,6 +3,7 @@
 -- the table (median, spread, ratio to the floor, target check) and writes it
 -- as JSON. bench/run starts it from the repository root under Lua 5.4:
 --   report.lua --mode full|short --out FILE --bin DIR --build DIR --endpoint URL [--luajit DIR]
+--              [--paced URL] [--emulator URL]
 -- Exit status 1 only when a measurement broke; a missed target is not a failure.
 local opts = {}
 for i = 1, #arg, 2 do opts[arg[i]:gsub("^%-%-", "")] = arg[i + 1] end
@@ -16,8 +17,10 @@ local monotime = require("system").monotime
 local W = require "workload"
 
 local SIZES = {
-  full = { runs = 5, prepare = 100000, update = 20000, cli = 200, memory = { 1000, 100000 } },
-  short = { runs = 3, prepare = 20000, update = 3000, cli = 20, memory = { 1000, 5000 } },
+  full = { runs = 5, prepare = 100000, update = 20000, cli = 200, memory = { 1000, 100000 },
+           batch_runs = 3, many = { 1000, 10000 } },
+  short = { runs = 3, prepare = 20000, update = 3000, cli = 20, memory = { 1000, 5000 },
+            batch_runs = 1, many = { 500, 2000 } },
 }
 local size = assert(SIZES[opts.mode], "--mode must be full or short")
 local KIB_PER_MIB = 1024
@@ -173,6 +176,63 @@ for _, m in ipairs {
   }
 end
 
+memory_rows[#memory_rows + 1] = new_row {
+  section = "memory", id = "memory many", target = "memory",
+  name = "update_many, Lua 5.4 (items per batch)",
+  argv = measure(runtimes[1], "memory", "many", opts.endpoint, size.many[1], size.many[2]),
+}
+
+-- Batches: 40 updates through update_many at the default pacing (10/s, burst
+-- 10), against bench/paced_server.py (a token bucket of 10/s with a burst of
+-- 10, answering after the round trip) and against the emulator's strict
+-- sliding second. The floor is what the quota allows: the burst at once,
+-- then 10/s, plus one round trip.
+local BATCH = { items = 40, rate = 10, burst = 10 }
+local function batch_floor(delay) return (BATCH.items - BATCH.burst) / BATCH.rate + delay end
+local batch_rows = {}
+if opts.paced then
+  for _, delay in ipairs { 0.05, 0.3, 1 } do
+    batch_rows[#batch_rows + 1] = { name = ("update_many, token-bucket server, round trip %.2f s"):format(delay),
+                                    delay = delay, server = "paced", target = 1.1 }
+  end
+end
+if opts.emulator then
+  batch_rows[#batch_rows + 1] = { name = "update_many, emulator --qps 10 (sliding second), round trip 0.30 s",
+                                  delay = 0.3, server = "emulator" }
+end
+
+local function curl_json(method, url, body)
+  local cmd = "curl -sS -X " .. method .. " " .. quote(url)
+  if body then cmd = cmd .. " -H 'Content-Type: application/json' --data-binary " .. quote(cjson.encode(body)) end
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return cjson.decode(out)
+end
+
+-- One run of a batch row: the server set up, the batch timed, its throttling counted.
+local function batch_sample(row)
+  if row.server == "paced" then
+    curl_json("GET", ("%s/_config?delay=%s"):format(opts.paced, row.delay))
+  else
+    curl_json("POST", opts.emulator .. "/_emulator/reset")
+    curl_json("POST", opts.emulator .. "/_emulator/faults",
+              { faults = { { kind = "delay", seconds = row.delay, count = 1000 } } })
+  end
+  local res = run(measure(runtimes[1], "batch", "update", row.server == "paced" and opts.paced or opts.emulator,
+                          BATCH.items))
+  local throttled, in_flight = 0, nil
+  if row.server == "paced" then
+    local stats = curl_json("GET", opts.paced .. "/_stats")
+    throttled, in_flight = stats.throttled, stats.max_in_flight
+  else
+    for _, r in ipairs(curl_json("GET", opts.emulator .. "/_emulator/requests").requests) do
+      if type(r.code) == "string" and r.code:match("^Throttling") then throttled = throttled + 1 end
+    end
+  end
+  return res.seconds, res.failed, throttled, in_flight
+end
+
 ---------------------------------------------------------------------------
 -- Run: rounds of every row, then the memory rows once (RSS does not jitter).
 
@@ -196,6 +256,22 @@ for round = 1, size.runs do
 end
 io.stderr:write("bench: memory\n")
 for _, row in ipairs(memory_rows) do sample(row) end
+for round = 1, size.batch_runs do
+  io.stderr:write(("bench: batches, round %d of %d\n"):format(round, size.batch_runs))
+  for _, row in ipairs(batch_rows) do
+    local ok, seconds, failed_items, throttled, in_flight = pcall(batch_sample, row)
+    if ok and seconds then
+      row.samples = row.samples or {}
+      row.samples[#row.samples + 1] = seconds
+      row.failed = math.max(row.failed or 0, failed_items)
+      row.throttled = math.max(row.throttled or 0, throttled)
+      row.in_flight = in_flight and math.max(row.in_flight or 0, in_flight) or row.in_flight
+    else
+      row.error, failed = tostring(seconds), true
+      io.stderr:write("bench: ", row.name, ": ", row.error, "\n")
+    end
+  end
+end
 
 local function median(xs)
   local s = { table.unpack(xs) }
@@ -222,6 +298,15 @@ for _, row in ipairs(rows) do
 end
 for _, row in ipairs(memory_rows) do
   if row.result then row.pass = TARGETS.memory.check(row.result) end
+end
+for _, row in ipairs(batch_rows) do
+  if row.samples then
+    row.seconds = median(row.samples)
+    row.floor = batch_floor(row.delay)
+    row.vs_floor = row.seconds / row.floor
+    -- Against the token bucket: within the target, every call a success, no throttling answer.
+    if row.target then row.pass = row.vs_floor <= row.target and row.failed == 0 and row.throttled == 0 end
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -316,6 +401,22 @@ local at1, at2 = commas(size.memory[1]), commas(size.memory[2])
 print_table(("memory: VmRSS inside the Lua process after a full collection, after %s and %s calls"):format(at1, at2),
             "lrrrrll", { "", "RSS @" .. at1, "RSS @" .. at2, "growth", "Lua heap", "target", "" }, mem_body)
 
+local batch_body = {}
+for _, row in ipairs(batch_rows) do
+  batch_body[#batch_body + 1] = {
+    row.name, row.seconds and ("%.2f s"):format(row.seconds) or "-", row.floor and ("%.2f s"):format(row.floor) or "-",
+    row.vs_floor and ("%.2fx"):format(row.vs_floor) or "-", tostring(row.throttled or "-"),
+    tostring(row.in_flight or "-"), tostring(row.failed or "-"),
+    row.target and ("<= %.1fx, 0 throttled, 0 failed"):format(row.target) or "(retries absorb)", verdict(row),
+  }
+end
+if #batch_rows > 0 then
+  print_table(("batches: %d updates through update_many at the default pacing (10/s, burst 10), median of %d;"
+               .. " floor = (40 - 10) / 10 s + one round trip"):format(BATCH.items, size.batch_runs),
+              "lrrrrrrll", { "", "time", "floor", "vs floor", "throttled", "in flight", "failed", "target", "" },
+              batch_body)
+end
+
 local spreads = {}
 for _, row in ipairs(rows) do spreads[#spreads + 1] = row.spread end
 if #spreads > 0 then
@@ -330,6 +431,14 @@ local out = {
   mode = opts.mode, runs = size.runs, date = os.date("!%Y-%m-%dT%H:%M:%SZ"), cpu = cpu, cpus = cpus,
   build_type = build_type, luajit = opts.luajit, rows = {},
 }
+for _, row in ipairs(batch_rows) do
+  out.rows[#out.rows + 1] = {
+    section = "batch", name = row.name, seconds = row.seconds, floor_seconds = row.floor, vs_floor = row.vs_floor,
+    samples_s = row.samples, throttled = row.throttled, max_in_flight = row.in_flight, failed = row.failed,
+    target = row.target and ("<= %.1fx floor"):format(row.target), result = verdict(row) ~= "" and verdict(row) or nil,
+    error = row.error,
+  }
+end
 for _, list in ipairs { rows, memory_rows } do
   for _, row in ipairs(list) do
     out.rows[#out.rows + 1] = {

@@ -1,6 +1,7 @@
 /* The client userdata and its methods: each call owns its request state (a
  * box on the Lua stack) and runs validate, sign, send and parse in order. */
 #include "client.h"
+#include "client_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,61 +17,12 @@
 #include "error.h"
 #include "fields.h"
 #include "policy.h"
+#include "redact.h"
 #include "response.h"
 #include "session.h"
 #include "sign.h"
 #include "timeutil.h"
 #include "validate.h"
-
-/* Throttling answers back off from a larger base than other failures. */
-#define THROTTLE_BASE_DELAY 0.5
-
-/* One call's request state. Each call owns one (a spare is kept between
- * calls), so a call made from a hook or finalizer in the middle of another
- * never sees or overwrites the other's request, signature or answer. */
-typedef struct lp_call {
-  lp_request req;
-  int validated_params;     /* req's params before signing added any */
-  size_t validated_len;     /* and its arena's length then */
-  lp_signed sig;
-  lp_buf url, line;
-  struct curl_slist header_nodes[LP_MAX_HEADERS + 1];
-  lp_answer answer;         /* taken from the session after each exchange */
-} lp_call;
-
-/* A spare whose buffers grew past this after an unusually large request is
- * freed rather than kept. */
-#define SPARE_MAX_BYTES (64 * 1024)
-
-typedef struct lp_client {
-  lp_config cfg;
-  int safe;
-  int closed;     /* no new call or attempt may start */
-  int released;   /* the resources below are freed */
-  int busy;       /* calls running now: close() during one defers the release */
-  lp_session session;   /* opened at the first send */
-  pid_t session_pid;    /* the process that opened it */
-  lp_call *spare;
-  lp_retry_policy retry;
-  lp_bucket bucket;
-  unsigned long long rng;   /* xorshift state for backoff jitter */
-  lp_signer signer;         /* the HMAC keyed with the secret */
-  /* Nonces come from one RAND_bytes call per 64 requests; a forked child
-   * (nginx workers) refills its own, so no two processes share one. */
-  unsigned char nonce_pool[1024];
-  size_t nonce_used;
-  pid_t nonce_pid;
-} lp_client;
-
-#define LP_CALL_MT "livepull.call"
-
-/* The userdata that holds a call's state on the Lua stack: when the call
- * ends normally call_end runs; when a Lua error unwinds past it (a hook, a
- * memory error), __gc does the same later, so nothing leaks or stays busy. */
-typedef struct call_box {
-  lp_client *client;
-  lp_call *call;
-} call_box;
 
 void lp_push_headers(lua_State *L, const lp_signed *sig) {
   lua_createtable(L, 0, sig->nheaders);
@@ -96,7 +48,7 @@ int lp_client_fail(lua_State *L) {
   return lp_fail(L, c->safe);
 }
 
-static int fail_with(lua_State *L, int safe, const lp_error *e) {
+int lp_fail_with(lua_State *L, int safe, const lp_error *e) {
   lp_error_push(L, e);
   return lp_fail(L, safe);
 }
@@ -111,20 +63,22 @@ static void call_free(lp_call *k) {
   free(k);
 }
 
-static void release(lp_client *c) {
+void lp_client_release(lp_client *c) {
   lp_signer_free(&c->signer);
   OPENSSL_cleanse(c->nonce_pool, sizeof c->nonce_pool);
   lp_session_close(&c->session);
   lp_config_free(&c->cfg);
   call_free(c->spare);
   c->spare = NULL;
+  lp_many_free(c->spare_many);
+  c->spare_many = NULL;
   c->closed = c->released = 1;
 }
 
 /* Ends a call: its state goes back as the client's spare (unless it grew
  * large, or the client is closed), and a close() made during the call
  * releases the client now. Safe to run twice. */
-static void call_end(call_box *box) {
+void lp_call_end(call_box *box) {
   lp_client *c = box->client;
   lp_call *k = box->call;
   if (!c) return;
@@ -138,17 +92,17 @@ static void call_end(call_box *box) {
   } else {
     call_free(k);
   }
-  if (c->closed && !c->released && c->busy == 0) release(c);
+  if (c->closed && !c->released && c->busy == 0) lp_client_release(c);
 }
 
 static int call_box_gc(lua_State *L) {
-  call_end((call_box *)lua_touserdata(L, 1));
+  lp_call_end((call_box *)lua_touserdata(L, 1));
   return 0;
 }
 
 /* Starts a call: pushes its box and returns its state, or NULL (nothing
  * pushed) when memory ran out. */
-static lp_call *call_begin(lua_State *L, lp_client *c) {
+lp_call *lp_call_begin(lua_State *L, lp_client *c) {
   call_box *box = (call_box *)lua_newuserdata(L, sizeof *box);
   box->client = NULL;
   box->call = NULL;
@@ -167,13 +121,13 @@ static lp_call *call_begin(lua_State *L, lp_client *c) {
   return k;
 }
 
-static lp_client *check_client(lua_State *L) {
+lp_client *lp_check_client(lua_State *L) {
   return (lp_client *)luaL_checkudata(L, 1, LP_CLIENT_MT);
 }
 
 /* An open client, or NULL with the ClientClosed error pushed. */
-static lp_client *open_client(lua_State *L) {
-  lp_client *c = check_client(L);
+lp_client *lp_open_client(lua_State *L) {
+  lp_client *c = lp_check_client(L);
   if (!c->closed) return c;
   lp_error_new(L, "config", "ClientClosed", "this client was closed");
   return NULL;
@@ -192,13 +146,22 @@ int lp_client_new(lua_State *L) {
   const char *runtime = lua_tostring(L, -1);   /* the registry keeps it alive */
   lua_pop(L, 1);
   if (lp_config_read(L, 1, runtime ? runtime : LUA_VERSION, &c->cfg, &err) != 0)
-    return fail_with(L, safe, &err);
+    return lp_fail_with(L, safe, &err);
   c->closed = c->released = 0;
+  /* The user value keeps what is Lua (the on_attempt hook) with the client. */
+  lua_createtable(L, 0, 1);
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_pushliteral(L, "on_attempt");
+    lua_rawget(L, 1);   /* lp_config_read checked it is a function or nil */
+    c->has_hook = lua_type(L, -1) == LUA_TFUNCTION;
+    lua_setfield(L, -2, "on_attempt");
+  }
+  lp_setuservalue(L, -2);
   if (c->cfg.access_key_secret &&   /* NULL: a provider keys it later (core.set_credentials) */
       lp_signer_init(&c->signer, c->cfg.algorithm, c->cfg.access_key_secret) != 0) {
-    release(c);
+    lp_client_release(c);
     lp_error_set(&err, "config", "CryptoInitFailed", NULL, "OpenSSL could not set up the HMAC");
-    return fail_with(L, safe, &err);
+    return lp_fail_with(L, safe, &err);
   }
   /* The keyed HMAC is all signing needs: the secret itself goes now. */
   if (c->cfg.access_key_secret) OPENSSL_cleanse(c->cfg.access_key_secret, strlen(c->cfg.access_key_secret));
@@ -283,7 +246,7 @@ static int read_prepare_opts(lua_State *L, int idx, const char **nonce, const ch
   return 0;
 }
 
-static const lp_operation *find_operation(lua_State *L, int idx, lp_error *err) {
+const lp_operation *lp_find_operation(lua_State *L, int idx, lp_error *err) {
   const char *action = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
   const lp_operation *op = action ? lp_operation_find(action) : NULL;
   if (!op) {
@@ -298,14 +261,14 @@ static const lp_operation *find_operation(lua_State *L, int idx, lp_error *err) 
 }
 
 /* A client closed while its own call ran: the call stops here. */
-static int client_closed(lp_error *err) {
+int lp_closed_error(lp_error *err) {
   lp_error_set(err, "config", "ClientClosed", NULL, "this client was closed during the call");
   return -1;
 }
 
 /* Sleeps before a send; a handled signal (Ctrl-C in a script) ends the
  * call at once rather than after the wait. */
-static int wait_for(double seconds, lp_error *err) {
+int lp_wait_for(double seconds, lp_error *err) {
   if (lp_sleep(seconds) == 0) return 0;
   lp_error_set(err, "transport", "Interrupted", NULL,
                "a signal interrupted the wait before the request; nothing was sent");
@@ -314,13 +277,13 @@ static int wait_for(double seconds, lp_error *err) {
 }
 
 /* validate -> build: the request's parameters, checked once per call. */
-static int validate_request(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op,
+int lp_call_validate(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op,
                             int params_idx, long long now, lp_error *err) {
   lp_request_reset(&k->req);
   if (lp_validate(L, params_idx, op, now, &k->req, err) != 0) return -1;
   /* Validation reads Lua values: a finalizer or hook may have closed the
    * client meanwhile (its memory stays until the call ends). */
-  if (c->closed) return client_closed(err);
+  if (c->closed) return lp_closed_error(err);
   if (c->cfg.region_id && lp_request_find(&k->req, "RegionId") < 0) {
     for (const lp_field *f = op->fields; f->name; f++)
       if (strcmp(f->name, "RegionId") == 0 &&
@@ -349,7 +312,7 @@ static int next_nonce(lp_client *c, char out[33]) {
 }
 
 /* sign: every attempt gets its own nonce and time; leaves k->sig and k->url. */
-static int sign_request(lp_client *c, lp_call *k, const lp_operation *op, const char *nonce,
+int lp_call_sign(lp_client *c, lp_call *k, const lp_operation *op, const char *nonce,
                         const char *timestamp, long long now, lp_error *err) {
   char nonce_buf[33], time_buf[LP_TIME_LEN + 1];
   if (!c->cfg.access_key_id) {
@@ -392,37 +355,37 @@ static int sign_request(lp_client *c, lp_call *k, const lp_operation *op, const 
 }
 
 /* Ends the call in box_idx and raises or returns the error on the top. */
-static int call_fail(lua_State *L, lp_client *c, int box_idx) {
-  call_end((call_box *)lua_touserdata(L, box_idx));
+int lp_call_fail(lua_State *L, lp_client *c, int box_idx) {
+  lp_call_end((call_box *)lua_touserdata(L, box_idx));
   return lp_fail(L, c->safe);
 }
 
-static int call_fail_with(lua_State *L, lp_client *c, int box_idx, const lp_error *e) {
+int lp_call_fail_with(lua_State *L, lp_client *c, int box_idx, const lp_error *e) {
   lp_error_push(L, e);
-  return call_fail(L, c, box_idx);
+  return lp_call_fail(L, c, box_idx);
 }
 
-static int out_of_memory(lua_State *L, lp_client *c) {
+int lp_out_of_memory(lua_State *L, lp_client *c) {
   lp_error err;
   lp_error_set(&err, "config", "OutOfMemory", NULL, "out of memory while starting a call");
-  return fail_with(L, c->safe, &err);
+  return lp_fail_with(L, c->safe, &err);
 }
 
 /* client:prepare(action, params [, opts]) -> { method, url, headers, body } */
 static int client_prepare(lua_State *L) {
-  lp_client *c = open_client(L);
+  lp_client *c = lp_open_client(L);
   lp_error err;
   const char *nonce = NULL, *timestamp = NULL;
   long long now = lp_time_now();
-  if (!c) return lp_fail(L, check_client(L)->safe);
+  if (!c) return lp_fail(L, lp_check_client(L)->safe);
   lua_settop(L, 4);
-  lp_call *k = call_begin(L, c);   /* at index 5 */
-  if (!k) return out_of_memory(L, c);
-  const lp_operation *op = find_operation(L, 2, &err);
+  lp_call *k = lp_call_begin(L, c);   /* at index 5 */
+  if (!k) return lp_out_of_memory(L, c);
+  const lp_operation *op = lp_find_operation(L, 2, &err);
   if (!op || read_prepare_opts(L, 4, &nonce, &timestamp, &now, &err) != 0 ||
-      validate_request(L, c, k, op, 3, now, &err) != 0 ||
-      sign_request(c, k, op, nonce, timestamp, now, &err) != 0)
-    return call_fail_with(L, c, 5, &err);
+      lp_call_validate(L, c, k, op, 3, now, &err) != 0 ||
+      lp_call_sign(c, k, op, nonce, timestamp, now, &err) != 0)
+    return lp_call_fail_with(L, c, 5, &err);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, op->http_method);
   lua_setfield(L, -2, "method");
@@ -432,14 +395,14 @@ static int client_prepare(lua_State *L) {
   lua_setfield(L, -2, "headers");
   lua_pushliteral(L, "");
   lua_setfield(L, -2, "body");
-  call_end((call_box *)lua_touserdata(L, 5));
+  lp_call_end((call_box *)lua_touserdata(L, 5));
   return 1;
 }
 
 /* The signed headers as libcurl's list, without an allocation per line:
  * the lines sit in k->line and the nodes in the call. libcurl only reads
  * a CURLOPT_HTTPHEADER list, so it never frees these. */
-static struct curl_slist *header_list(lp_call *k) {
+struct curl_slist *lp_call_headers(lp_call *k) {
   size_t offsets[LP_MAX_HEADERS + 1];
   int n = 0;
   lp_buf_reset(&k->line);
@@ -466,6 +429,16 @@ static long timeout_ms(double seconds) {
   return ms < 1 ? 1 : (long)ms;
 }
 
+void lp_client_session_options(const lp_client *c, lp_session_options *o) {
+  *o = (lp_session_options){
+    .connect_timeout_ms = timeout_ms(c->cfg.connect_timeout),
+    .timeout_ms = timeout_ms(c->cfg.timeout),
+    .ca_file = c->cfg.ca_file, .ca_path = c->cfg.ca_path, .proxy = c->cfg.proxy,
+    .no_proxy = c->cfg.no_proxy,
+    .max_response_bytes = (size_t)c->cfg.max_response_bytes,
+  };
+}
+
 static int open_session(lp_client *c, lp_error *err) {
   pid_t pid = getpid();
   if (c->session.easy && c->session_pid != pid) {
@@ -478,47 +451,18 @@ static int open_session(lp_client *c, lp_error *err) {
   }
   if (c->session.easy) return 0;
   c->session_pid = pid;
-  lp_session_options o = {
-    .connect_timeout_ms = timeout_ms(c->cfg.connect_timeout),
-    .timeout_ms = timeout_ms(c->cfg.timeout),
-    .ca_file = c->cfg.ca_file, .ca_path = c->cfg.ca_path, .proxy = c->cfg.proxy,
-    .max_response_bytes = (size_t)c->cfg.max_response_bytes,
-  };
+  lp_session_options o;
+  lp_client_session_options(c, &o);
   return lp_session_open(&c->session, &o, err);
 }
 
-/* The service's SignatureDoesNotMatch message quotes its string to sign,
- * which for HMAC-SHA1 holds the STS token (percent-encoded twice): the
- * error on the stack gets the token, in any of its three spellings, replaced.
- * The spellings are built in the call's own scratch buffers (the request is
- * sent by now), which own the memory if a Lua error strikes below. */
-static void scrub_token(lua_State *L, lp_client *c, lp_call *k) {
-  const char *token = c->cfg.security_token;
-  if (!token || c->released) return;
-  lua_getfield(L, -1, "message");
-  if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); return; }
-  size_t at[3];
-  lp_buf_reset(&k->url);   /* the once-encoded token, to encode again */
-  lp_percent_encode(&k->url, token, strlen(token));
-  lp_buf_reset(&k->line);
-  at[0] = 0;
-  lp_buf_add(&k->line, token, strlen(token) + 1);
-  at[1] = k->line.len;
-  lp_buf_add(&k->line, k->url.data, k->url.len);
-  lp_buf_addchar(&k->line, '\0');
-  at[2] = k->line.len;
-  lp_percent_encode(&k->line, k->url.data, k->url.len);
-  if (!lp_buf_ok(&k->url) || !lp_buf_cstr(&k->line)) { lua_pop(L, 1); return; }
-  int changed = 0;
-  for (int i = 2; i >= 0; i--) {   /* the longest spelling first */
-    const char *form = k->line.data + at[i];
-    if (!strstr(lua_tostring(L, -1), form)) continue;
-    luaL_gsub(L, lua_tostring(L, -1), form, "<redacted>");
-    lua_remove(L, -2);
-    changed = 1;
-  }
-  if (changed) lua_setfield(L, -2, "message");
-  else lua_pop(L, 1);
+/* What this client's errors must never show: the token and proxy user
+ * info (config) and the call's signature. */
+void lp_client_secrets(const lp_client *c, const lp_call *k, lp_secrets *s) {
+  memset(s, 0, sizeof *s);
+  if (c->released) return;
+  lp_config_secrets(&c->cfg, s);
+  if (k) lp_secrets_add(s, k->sig.signature, strlen(k->sig.signature));
 }
 
 /* The wait for this client's next pacing slot, bounded by max_pacing_wait:
@@ -534,35 +478,44 @@ static int pace(lp_client *c, lp_error *err) {
     err->retryable = 1;
     return -1;
   }
-  return wait_for(wait, err);
+  return lp_wait_for(wait, err);
 }
 
 /* One attempt: pace, sign, send, parse. Pushes the result (returns 1) or an
  * error table (returns 0). */
 static int attempt(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op) {
   lp_error err;
-  if (pace(c, &err) != 0 || sign_request(c, k, op, NULL, NULL, lp_time_now(), &err) != 0)
+  lp_secrets secrets;
+  double t0 = lp_monotonic();
+  k->answered = 0;
+  k->paced = k->elapsed = 0;
+  int paced = pace(c, &err);
+  double t1 = lp_monotonic();
+  k->paced = t1 - t0;
+  if (paced != 0 || lp_call_sign(c, k, op, NULL, NULL, lp_time_now(), &err) != 0)
     goto failed;
-  struct curl_slist *headers = header_list(k);   /* owned by the call: nothing to free */
+  struct curl_slist *headers = lp_call_headers(k);   /* owned by the call: nothing to free */
   if (!headers) {
     lp_error_set(&err, "config", "OutOfMemory", NULL, "out of memory while building headers");
     goto failed;
   }
   int rc = lp_session_perform(&c->session, op->http_method, k->url.data, headers, &err);
+  k->elapsed = lp_monotonic() - t1;
   if (rc != 0) goto failed;
+  k->answered = 1;
   /* The answer becomes the call's own: decoding it runs Lua code, which may
    * close the client or make another call on it. */
   lp_answer taken = k->answer;
   k->answer = c->session.answer;
   c->session.answer = taken;
   lp_answer *a = &k->answer;
-  if (lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
-                       a->request_id[0] ? a->request_id : NULL))
-    return 1;
-  scrub_token(L, c, k);
-  return 0;
+  lp_client_secrets(c, k, &secrets);
+  return lp_response_push(L, a->status, a->body.data ? a->body.data : "", a->body.len,
+                          a->request_id[0] ? a->request_id : NULL, &secrets);
 failed:
   lp_error_push(L, &err);
+  lp_client_secrets(c, k, &secrets);   /* libcurl's message may quote what it was given */
+  lp_redact_error_with(L, -1, &secrets);
   return 0;
 }
 
@@ -570,7 +523,7 @@ failed:
  * error at err_idx (after attempt n of op; op NULL: unknown) is worth
  * another attempt, else 0. Only an answer carries the server's hint, in
  * hints; a transport failure has none. */
-static int retry_wait(lua_State *L, lp_client *c, int err_idx, long long n, const lp_operation *op,
+int lp_retry_wait(lua_State *L, lp_client *c, int err_idx, long long n, const lp_operation *op,
                       const lp_answer *hints, double *wait) {
   lua_getfield(L, err_idx, "retryable");
   int retryable = lua_toboolean(L, -1);
@@ -589,32 +542,80 @@ static int retry_wait(lua_State *L, lp_client *c, int err_idx, long long n, cons
   return 1;
 }
 
+/* Raw reads of the outcome table: a string field, or nil pushed. */
+static void push_string_field(lua_State *L, int t, const char *name) {
+  lua_pushstring(L, name);
+  lua_rawget(L, t);
+  if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); lua_pushnil(L); }
+}
+
+void lp_emit_attempt(lua_State *L, lp_client *c, int client_idx, const lp_call *k,
+                     const lp_operation *op, int n, int outcome_idx, int ok, double retry_in) {
+  if (!c->has_hook) return;
+  lp_getuservalue(L, client_idx);
+  lua_getfield(L, -1, "on_attempt");
+  lua_remove(L, -2);
+  if (lua_type(L, -1) != LUA_TFUNCTION) { lua_pop(L, 1); return; }
+  lua_createtable(L, 0, 9);
+  lua_pushstring(L, op->action);
+  lua_setfield(L, -2, "action");
+  lua_pushinteger(L, n);
+  lua_setfield(L, -2, "attempt");
+  if (k->answered) {
+    lua_pushinteger(L, (lua_Integer)k->answer.status);
+    lua_setfield(L, -2, "status");
+    push_string_field(L, outcome_idx, ok ? "RequestId" : "request_id");
+    lua_setfield(L, -2, "request_id");
+  }
+  if (!ok) {
+    push_string_field(L, outcome_idx, "code");
+    lua_setfield(L, -2, "code");
+  }
+  lua_pushnumber(L, k->elapsed);
+  lua_setfield(L, -2, "elapsed");
+  lua_pushnumber(L, k->paced);
+  lua_setfield(L, -2, "paced");
+  if (retry_in >= 0) {
+    lua_pushnumber(L, retry_in);
+    lua_setfield(L, -2, "retry_in");
+  }
+  int t = lp_request_find(&k->req, "TaskId");
+  if (t >= 0) {
+    lua_pushlstring(L, lp_request_value(&k->req, t), k->req.params[t].value_len);
+    lua_setfield(L, -2, "task_id");
+  }
+  if (lua_pcall(L, 1, 0, 0) != 0) lua_pop(L, 1);   /* documented: a failing hook changes nothing */
+}
+
 /* A call: validated once, then attempted until it succeeds, fails for good
  * or runs out of attempts. Pushes the result or fails with the last error,
  * which carries `attempts`. The call's state is a box on the stack. */
 static int send_request(lua_State *L, lp_client *c, const lp_operation *op, int params_idx) {
   lp_error err;
-  lp_call *k = call_begin(L, c);
-  if (!k) return out_of_memory(L, c);
+  lp_call *k = lp_call_begin(L, c);
+  if (!k) return lp_out_of_memory(L, c);
   int box = lua_gettop(L);
-  if (validate_request(L, c, k, op, params_idx, lp_time_now(), &err) != 0 || open_session(c, &err) != 0)
-    return call_fail_with(L, c, box, &err);
+  if (lp_call_validate(L, c, k, op, params_idx, lp_time_now(), &err) != 0 || open_session(c, &err) != 0)
+    return lp_call_fail_with(L, c, box, &err);
   for (int n = 1;; n++) {
     if (attempt(L, c, k, op)) {
-      call_end((call_box *)lua_touserdata(L, box));
+      lp_emit_attempt(L, c, 1, k, op, n, lua_gettop(L), 1, -1);
+      lp_call_end((call_box *)lua_touserdata(L, box));
       return 1;
     }
     lua_pushinteger(L, n);
     lua_setfield(L, -2, "attempts");
     double wait;
-    if (!retry_wait(L, c, lua_gettop(L), n, op, &k->answer, &wait)) return call_fail(L, c, box);
-    if (c->closed || wait_for(wait, &err) != 0) {   /* closed by Lua code in this attempt */
-      if (c->closed) client_closed(&err);
+    int again = lp_retry_wait(L, c, lua_gettop(L), n, op, &k->answer, &wait);
+    lp_emit_attempt(L, c, 1, k, op, n, lua_gettop(L), 0, again ? wait : -1);
+    if (!again) return lp_call_fail(L, c, box);
+    if (c->closed || lp_wait_for(wait, &err) != 0) {   /* closed by Lua code in this attempt */
+      if (c->closed) lp_closed_error(&err);
       lua_pop(L, 1);
       lp_error_push(L, &err);
       lua_pushinteger(L, n);
       lua_setfield(L, -2, "attempts");
-      return call_fail(L, c, box);
+      return lp_call_fail(L, c, box);
     }
     lua_pop(L, 1);   /* this attempt's error */
   }
@@ -622,19 +623,19 @@ static int send_request(lua_State *L, lp_client *c, const lp_operation *op, int 
 
 /* client:call(action, params) */
 static int client_call(lua_State *L) {
-  lp_client *c = open_client(L);
+  lp_client *c = lp_open_client(L);
   lp_error err;
-  if (!c) return lp_fail(L, check_client(L)->safe);
-  const lp_operation *op = find_operation(L, 2, &err);
-  if (!op) return fail_with(L, c->safe, &err);
+  if (!c) return lp_fail(L, lp_check_client(L)->safe);
+  const lp_operation *op = lp_find_operation(L, 2, &err);
+  if (!op) return lp_fail_with(L, c->safe, &err);
   lua_settop(L, 3);
   return send_request(L, c, op, 3);
 }
 
 /* client:update(params) and its siblings: the operation is the upvalue. */
 static int client_operation(lua_State *L) {
-  lp_client *c = open_client(L);
-  if (!c) return lp_fail(L, check_client(L)->safe);
+  lp_client *c = lp_open_client(L);
+  if (!c) return lp_fail(L, lp_check_client(L)->safe);
   const lp_operation *op = &lp_operations[lua_tointeger(L, lua_upvalueindex(1))];
   lua_settop(L, 2);
   return send_request(L, c, op, 2);
@@ -642,7 +643,7 @@ static int client_operation(lua_State *L) {
 
 /* client:parse(status, headers, body): the sans-I/O end of a call. */
 static int client_parse(lua_State *L) {
-  lp_client *c = check_client(L);
+  lp_client *c = lp_check_client(L);
   long long status = 0;
   size_t len = 0;
   const char *request_id = NULL;
@@ -658,27 +659,40 @@ static int client_parse(lua_State *L) {
     return luaL_argerror(L, 3, "a table of headers or nil");
   }
   lua_settop(L, 4);   /* body and headers stay referenced at 3 and 4 */
-  if (c->released) {   /* nothing to scrub with, nothing kept */
-    if (lp_response_push(L, (long)status, body, len, request_id)) return 1;
+  lp_secrets secrets;
+  if (c->released) {   /* no secrets left to hide; the generic redaction still runs */
+    if (lp_response_push(L, (long)status, body, len, request_id, NULL)) return 1;
     return lp_fail(L, c->safe);
   }
-  lp_call *k = call_begin(L, c);   /* scratch for the scrub, at index 5 */
-  if (!k) return out_of_memory(L, c);
-  if (lp_response_push(L, (long)status, body, len, request_id)) {
-    call_end((call_box *)lua_touserdata(L, 5));
+  lp_call *k = lp_call_begin(L, c);   /* the spare: the latest prepare's signature, at index 5 */
+  if (!k) return lp_out_of_memory(L, c);
+  lp_client_secrets(c, k, &secrets);
+  if (lp_response_push(L, (long)status, body, len, request_id, &secrets)) {
+    lp_call_end((call_box *)lua_touserdata(L, 5));
     return 1;
   }
-  scrub_token(L, c, k);
-  return call_fail(L, c, 5);
+  return lp_call_fail(L, c, 5);
 }
 
 /* client:settings(): what another transport needs to send like the native
  * path does (no credentials in it). */
 static int client_settings(lua_State *L) {
-  lp_client *c = open_client(L);
-  if (!c) return lp_fail(L, check_client(L)->safe);
+  lp_client *c = lp_open_client(L);
+  if (!c) return lp_fail(L, lp_check_client(L)->safe);
   const lp_config *cfg = &c->cfg;
   lua_createtable(L, 0, 12);
+  /* The endpoint as parts, so no transport parses a URL again: the
+   * authority is host[:port], the host maybe a bracketed IPv6 literal. */
+  const char *colon = strrchr(cfg->authority, ':');
+  const char *bracket = strrchr(cfg->authority, ']');
+  int has_port = colon && (!bracket || colon > bracket);
+  int https = strncmp(cfg->base_url, "https:", 6) == 0;
+  lua_pushstring(L, https ? "https" : "http");
+  lua_setfield(L, -2, "scheme");
+  lua_pushlstring(L, cfg->authority, has_port ? (size_t)(colon - cfg->authority) : strlen(cfg->authority));
+  lua_setfield(L, -2, "host");
+  lua_pushinteger(L, has_port ? atoi(colon + 1) : https ? 443 : 80);
+  lua_setfield(L, -2, "port");
   const char *strings[][2] = {
     {"base_url", cfg->base_url}, {"authority", cfg->authority}, {"ca_file", cfg->ca_file},
     {"shared_dict", cfg->shared_dict}, {"user_agent", cfg->user_agent},
@@ -706,7 +720,7 @@ static int client_settings(lua_State *L) {
  * the action must not be repeated after this failure. The same
  * decision the native path makes, for transports that sleep their own way. */
 static int client_backoff(lua_State *L) {
-  lp_client *c = check_client(L);
+  lp_client *c = lp_check_client(L);
   luaL_checktype(L, 2, LUA_TTABLE);
   long long n = 0;
   if (lp_check_integer(L, 3, &n) != 0 || n < 1) return luaL_argerror(L, 3, "an attempt number from 1");
@@ -725,7 +739,7 @@ static int client_backoff(lua_State *L) {
     }
   }
   double wait;
-  if (retry_wait(L, c, 2, n, lp_operation_find(luaL_optstring(L, 5, "")), &hints, &wait))
+  if (lp_retry_wait(L, c, 2, n, lp_operation_find(luaL_optstring(L, 5, "")), &hints, &wait))
     lua_pushnumber(L, wait);
   else
     lua_pushnil(L);
@@ -735,7 +749,7 @@ static int client_backoff(lua_State *L) {
 /* client:pace(): reserves a slot in this client's token bucket and returns
  * the seconds to wait before using it. */
 static int client_pace(lua_State *L) {
-  lp_client *c = check_client(L);
+  lp_client *c = lp_check_client(L);
   double wait;
   if (lp_bucket_reserve(&c->bucket, lp_monotonic(), c->released ? HUGE_VAL : c->cfg.max_pacing_wait,
                         &wait) != 0) {
@@ -750,24 +764,24 @@ static int client_pace(lua_State *L) {
 /* client:close(): at once, or when the calls running on it end (a hook or
  * finalizer may close a client in the middle of its own call). */
 static int client_close(lua_State *L) {
-  lp_client *c = check_client(L);
+  lp_client *c = lp_check_client(L);
   c->closed = 1;
-  if (!c->released && c->busy == 0) release(c);
+  if (!c->released && c->busy == 0) lp_client_release(c);
   return 0;
 }
 
 /* __gc: nothing can be running on an unreachable client (a call keeps it on
  * its stack; one that a Lua error unwound has no one to finish it). */
 static int client_gc(lua_State *L) {
-  lp_client *c = check_client(L);
+  lp_client *c = lp_check_client(L);
   c->closed = 1;
-  if (!c->released) release(c);
+  if (!c->released) lp_client_release(c);
   c->busy = 0;
   return 0;
 }
 
 static int client_tostring(lua_State *L) {
-  lp_client *c = check_client(L);
+  lp_client *c = lp_check_client(L);
   if (c->closed) {
     lua_pushliteral(L, "livepull.client (closed)");
   } else {
@@ -786,7 +800,7 @@ static int client_tostring(lua_State *L) {
  * (the old key material wiped). Not a method: callers are the credentials
  * module, never user code. */
 int lp_client_set_credentials(lua_State *L) {
-  lp_client *c = check_client(L);
+  lp_client *c = lp_check_client(L);
   size_t n[3] = {0, 0, 0};
   const char *names[3] = {"access_key_id", "access_key_secret", "security_token"};
   const char *v[3] = {luaL_checklstring(L, 2, &n[0]), luaL_checklstring(L, 3, &n[1]),
@@ -796,16 +810,16 @@ int lp_client_set_credentials(lua_State *L) {
   char *id = NULL, *token = NULL;
   if (c->released) {
     lp_error_set(&err, "config", "ClientClosed", NULL, "this client was closed");
-    return fail_with(L, 1, &err);
+    return lp_fail_with(L, 1, &err);
   }
   for (int i = 0; i < 3; i++)
-    if (v[i] && lp_config_check_credential(names[i], v[i], n[i], &err) != 0) return fail_with(L, 1, &err);
+    if (v[i] && lp_config_check_credential(names[i], v[i], n[i], &err) != 0) return lp_fail_with(L, 1, &err);
   if (lp_signer_init(&next, c->cfg.algorithm, v[1]) != 0 || !(id = calloc(1, n[0] + 1)) ||
       (v[2] && !(token = calloc(1, n[2] + 1)))) {
     free(id);
     lp_signer_free(&next);
     lp_error_set(&err, "config", "CryptoInitFailed", NULL, "could not set up the HMAC for new credentials");
-    return fail_with(L, 1, &err);
+    return lp_fail_with(L, 1, &err);
   }
   memcpy(id, v[0], n[0]);
   if (token) memcpy(token, v[2], n[2]);
@@ -826,7 +840,7 @@ void lp_client_open(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"prepare", client_prepare}, {"call", client_call}, {"parse", client_parse},
     {"close", client_close}, {"settings", client_settings}, {"backoff", client_backoff},
-    {"pace", client_pace}, {NULL, NULL},
+    {"pace", client_pace}, {"call_many", lp_client_call_many}, {NULL, NULL},
   };
   if (!luaL_newmetatable(L, LP_CLIENT_MT)) { lua_pop(L, 1); return; }
   lua_pushcfunction(L, client_gc);
@@ -843,10 +857,24 @@ void lp_client_open(lua_State *L) {
   lua_setfield(L, -2, "__metatable");
   lua_newtable(L);
   lp_setfuncs(L, methods, 0);
-  for (int i = 0; lp_operations[i].action; i++) {   /* one method per operation */
-    lua_pushinteger(L, i);
-    lua_pushcclosure(L, client_operation, 1);
-    lua_setfield(L, -2, lp_operations[i].method);
+  for (int i = 0; lp_operations[i].action; i++) {   /* two methods per operation */
+    const lp_operation *op = &lp_operations[i];
+    int rows = 0;
+    while (op->fields[rows].name) rows++;
+    if (rows > LP_MAX_FIELDS)   /* a table edit must not pass unvalidated rows */
+      luaL_error(L, "livepull: %s has %d parameter rows; validation handles at most %d", op->action,
+                 rows, LP_MAX_FIELDS);
+    for (int many = 0; many < 2; many++) {
+      lua_pushfstring(L, many ? "%s_many" : "%s", op->method);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, -3);
+      if (!lua_isnil(L, -1))   /* an operation may not hide a built-in method or another operation */
+        luaL_error(L, "livepull: the method %s of %s is taken", lua_tostring(L, -2), op->action);
+      lua_pop(L, 1);
+      lua_pushinteger(L, i);
+      lua_pushcclosure(L, many ? lp_client_operation_many : client_operation, 1);
+      lua_rawset(L, -3);
+    }
   }
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);

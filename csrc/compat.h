@@ -18,6 +18,15 @@ void lp_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
 #define LP_HAS_INTEGERS (LUA_VERSION_NUM >= 503)
 #endif
 
+/* A userdata's one user value (a table livepull keeps beside the C state). */
+#if LUA_VERSION_NUM < 502
+#define lp_setuservalue(L, i) lua_setfenv(L, i)
+#define lp_getuservalue(L, i) lua_getfenv(L, i)
+#else
+#define lp_setuservalue(L, i) lua_setuservalue(L, i)
+#define lp_getuservalue(L, i) ((void)lua_getuservalue(L, i))
+#endif
+
 #define lp_newlib(L, l) (lua_newtable(L), lp_setfuncs(L, l, 0))
 
 #endif

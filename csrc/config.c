@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
@@ -20,6 +22,7 @@ typedef enum {
   OPT_CREDENTIAL,   /* printable ASCII without spaces */
   OPT_TEXT,         /* a path, URL or name: UTF-8 without control characters */
   OPT_ENDPOINT, OPT_REGION_ID, OPT_ALGORITHM, OPT_NUMBER, OPT_BOOL,
+  OPT_FUNCTION,     /* a Lua function: checked here, kept by the client (client.c) */
   OPT_PROVIDER,     /* read by lua/livepull/credentials: here only its presence */
 } opt_kind;
 
@@ -43,7 +46,7 @@ enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
   O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
   O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_MAX_PACING_WAIT,
-  O_SHARED_DICT,
+  O_ON_ATTEMPT, O_SHARED_DICT,
   O_CREDENTIALS, O_PROFILE,
   O_COUNT
 };
@@ -69,6 +72,7 @@ static const option options[O_COUNT + 1] = {
   [O_RATE_LIMIT] = {"rate_limit", OPT_NUMBER, 0, NULL},
   [O_RATE_BURST] = {"rate_burst", OPT_NUMBER, 0, NULL},
   [O_MAX_PACING_WAIT] = {"max_pacing_wait", OPT_NUMBER, 0, NULL},
+  [O_ON_ATTEMPT] = {"on_attempt", OPT_FUNCTION, 0, NULL},
   [O_SHARED_DICT] = {"shared_dict", OPT_TEXT, 256, NULL},
   [O_CREDENTIALS] = {"credentials", OPT_PROVIDER, 0, NULL},
   [O_PROFILE] = {"profile", OPT_PROVIDER, 0, NULL},
@@ -106,13 +110,115 @@ static int check_keys(lua_State *L, int idx, lp_error *err) {
   return 0;
 }
 
-static int is_loopback(const char *host, size_t n) {
-  if ((n == 9 && memcmp(host, "localhost", 9) == 0) || (n == 5 && memcmp(host, "[::1]", 5) == 0))
-    return 1;
-  if (n < 4 || memcmp(host, "127.", 4) != 0) return 0;
-  for (size_t i = 4; i < n; i++)
-    if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.')) return 0;
+/* Hosts and ports, one grammar for the endpoint and the proxy. */
+typedef enum { HOST_NAME, HOST_IPV4, HOST_IPV6 } host_kind;
+
+typedef struct authority {
+  const char *host;   /* IPv6 with its brackets */
+  size_t host_len;
+  host_kind kind;
+} authority;
+
+/* A number as inet_aton reads one (decimal, 0-octal or 0x-hex): a host
+ * made of such labels is an address to libcurl and the resolver, however
+ * odd its spelling, so it must be spelled the one plain way. */
+static int numeric_label(const char *s, size_t n) {
+  int hex = n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');   /* "0x" alone is 0 too */
+  size_t i = hex ? 2 : 0;
+  if (n == 0) return 0;
+  for (; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!((c >= '0' && c <= '9') || (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))))) return 0;
+  }
   return 1;
+}
+
+/* Four decimal octets 0-255 without leading zeros (which some parsers read as octal). */
+static int plain_ipv4(const char *s, size_t n) {
+  int octets = 0;
+  size_t i = 0;
+  while (octets < 4) {
+    size_t start = i;
+    long v = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 3) v = v * 10 + (s[i++] - '0');
+    if (i == start || v > 255 || (s[start] == '0' && i - start > 1)) return 0;
+    octets++;
+    if (octets < 4 && (i >= n || s[i++] != '.')) return 0;
+  }
+  return i == n;
+}
+
+/* A DNS name (labels of 1-63 letters, digits and inner '-', 253 bytes in
+ * all, no trailing dot) or a plain IPv4 address. NULL, or the broken rule. */
+static const char *check_name(const char *s, size_t n, host_kind *kind) {
+  if (n == 0) return "has no host";
+  if (n > 253) return "host is longer than 253 bytes";
+  size_t start = 0, last = 0;
+  for (size_t i = 0; i <= n; i++) {
+    if (i < n && s[i] != '.') {
+      unsigned char c = (unsigned char)s[i];
+      if (!(lp_is_alnum(c) || c == '-')) return "host may hold only letters, digits, '.' and '-'";
+      continue;
+    }
+    size_t len = i - start;
+    if (len == 0) return "host has an empty label (check for a doubled or trailing '.')";
+    if (len > 63) return "host has a label longer than 63 bytes";
+    if (s[start] == '-' || s[i - 1] == '-') return "host has a label that starts or ends with '-'";
+    last = start;
+    start = i + 1;
+  }
+  *kind = HOST_NAME;
+  if (numeric_label(s + last, n - last)) {
+    if (!plain_ipv4(s, n))
+      return "host looks like an IPv4 address: write it as four decimal numbers 0-255 without leading zeros";
+    *kind = HOST_IPV4;
+  }
+  return NULL;
+}
+
+/* host[:port] in a[0..n): NULL, or the broken rule (never quoting a). */
+static const char *parse_host_port(const char *a, size_t n, authority *out) {
+  size_t hlen;
+  const char *rule;
+  out->host = a;
+  if (n > 0 && a[0] == '[') {
+    const char *close = memchr(a, ']', n);
+    if (!close) return "has an unclosed IPv6 bracket";
+    hlen = (size_t)(close - a) + 1;
+    char text[INET6_ADDRSTRLEN + 1];
+    unsigned char bin[16];
+    if (hlen - 2 == 0 || hlen - 2 >= sizeof text) return "has an invalid IPv6 address";
+    memcpy(text, a + 1, hlen - 2);
+    text[hlen - 2] = '\0';
+    if (inet_pton(AF_INET6, text, bin) != 1) return "has an invalid IPv6 address";
+    if (hlen < n && a[hlen] != ':') return "has junk after the IPv6 address";
+    out->kind = HOST_IPV6;
+  } else {
+    const char *colon = memchr(a, ':', n);
+    hlen = colon ? (size_t)(colon - a) : n;
+    if ((rule = check_name(a, hlen, &out->kind)) != NULL) return rule;
+  }
+  out->host_len = hlen;
+  if (hlen < n) {   /* ":port": 1-65535, decimal, no leading zero */
+    const char *p = a + hlen + 1;
+    size_t digits = n - hlen - 1;
+    long port = 0;
+    for (size_t i = 0; i < digits && port <= 65535; i++) {
+      if (p[i] < '0' || p[i] > '9') { port = -1; break; }
+      port = port * 10 + (p[i] - '0');
+    }
+    if (digits == 0 || p[0] == '0' || port < 1 || port > 65535)
+      return "port must be a number from 1 to 65535 without leading zeros";
+  }
+  return NULL;
+}
+
+/* Loopback, where plain http is allowed: an IPv4 address in 127.0.0.0/8
+ * (plain spelling, checked above), [::1] and localhost, written exactly so. */
+static int is_loopback(const authority *h) {
+  if (h->kind == HOST_IPV4) return h->host_len > 4 && memcmp(h->host, "127.", 4) == 0;
+  if (h->kind == HOST_IPV6) return h->host_len == 5 && memcmp(h->host, "[::1]", 5) == 0;
+  return h->host_len == 9 && memcmp(h->host, "localhost", 9) == 0;
 }
 
 /* "host", "host:port", "http(s)://host[:port][/]" -> scheme and authority. */
@@ -132,62 +238,154 @@ static int parse_endpoint(const char *s, size_t n, int allow_insecure, const cha
   while (p < end && *p != '/') p++;
   if (p < end && !(p + 1 == end))
     return FAIL("InvalidConfig", "endpoint", "endpoint must be a host or a URL without a path, query or fragment");
-  size_t alen = (size_t)(p - a), hlen = alen;
-  if (alen == 0) return FAIL("InvalidConfig", "endpoint", "endpoint has no host");
-  /* host: a name, an IPv4 address or a bracketed IPv6 address; then :port */
-  const char *colon = NULL;
+  size_t alen = (size_t)(p - a);
   if (memchr(a, '@', alen))
     return FAIL("InvalidConfig", "endpoint", "endpoint must not carry user info (name@host)");
-  if (a[0] == '[') {
-    const char *close = memchr(a, ']', alen);
-    if (!close) return FAIL("InvalidConfig", "endpoint", "endpoint has an unclosed IPv6 bracket");
-    hlen = (size_t)(close - a) + 1;
-    for (const char *q = a + 1; q < close; q++) {
-      unsigned char c = (unsigned char)*q;
-      if (!(lp_is_alnum(c) || c == ':' || c == '.'))
-        return FAIL("InvalidConfig", "endpoint", "endpoint has an invalid IPv6 address");
-    }
-    if (hlen < alen && a[hlen] != ':') return FAIL("InvalidConfig", "endpoint", "endpoint has junk after the IPv6 address");
-    if (hlen < alen) colon = a + hlen;
-  } else {
-    colon = memchr(a, ':', alen);
-    if (colon) hlen = (size_t)(colon - a);
-    for (size_t i = 0; i < hlen; i++) {
-      unsigned char c = (unsigned char)a[i];
-      if (!(lp_is_alnum(c) || c == '.' || c == '-'))
-        return FAIL("InvalidConfig", "endpoint",
-                    "endpoint host may hold only letters, digits, '.' and '-' (no user info)");
-    }
-    if (hlen == 0) return FAIL("InvalidConfig", "endpoint", "endpoint has no host");
-  }
-  if (colon) {
-    long port = 0;
-    size_t digits = 0;
-    for (const char *q = colon + 1; q < a + alen; q++, digits++) {
-      if (*q < '0' || *q > '9' || digits >= 5) { port = -1; break; }
-      port = port * 10 + (*q - '0');
-    }
-    if (digits == 0 || port < 1 || port > 65535)
-      return FAIL("InvalidConfig", "endpoint", "endpoint port must be between 1 and 65535");
-  }
-  if (strcmp(*scheme, "http") == 0 && !allow_insecure && !is_loopback(a, hlen))
+  authority host;
+  const char *rule = parse_host_port(a, alen, &host);
+  if (rule) return FAIL("InvalidConfig", "endpoint", "endpoint %s", rule);
+  if (strcmp(*scheme, "http") == 0 && !allow_insecure && !is_loopback(&host))
     return FAIL("InvalidConfig", "endpoint",
-                "http:// is allowed only for loopback hosts; use https:// (or allow_insecure_http = true)");
+                "http:// is allowed only for loopback hosts (127.0.0.0/8 as four decimal numbers, [::1], "
+                "localhost); use https:// (or allow_insecure_http = true)");
   *auth = a;
   *auth_len = alen;
   return 0;
 }
 
-/* A proxy libcurl understands, so a typo fails here and not as a retried
- * connect error; no spaces (user info is allowed, and never printed). */
-static int check_proxy(const char *s, lp_error *err) {
-  static const char *const schemes[] = {"http://", "https://", "socks4://", "socks4a://",
-                                        "socks5://", "socks5h://", NULL};
+/* A proxy URL cut into its parts (not yet checked). */
+typedef struct proxy_parts {
+  size_t scheme_len;        /* before "://"; 0 when there is none */
+  const char *auth, *rest;  /* authority, and what follows it ('/...') */
+  size_t auth_len, rest_len;
+  const char *user, *password;   /* user info, NULL when none */
+  size_t user_len, password_len;
+  int ats;                  /* '@' in the authority */
+} proxy_parts;
+
+static void split_proxy(const char *s, size_t n, proxy_parts *o) {
+  memset(o, 0, sizeof *o);
   const char *sep = strstr(s, "://");
-  if (!sep) return 0;   /* a bare host[:port] is an HTTP proxy */
-  for (int i = 0; schemes[i]; i++)
-    if (strncasecmp(s, schemes[i], strlen(schemes[i])) == 0) return 0;
-  return FAIL("InvalidConfig", "proxy", "proxy must use http, https, socks4, socks4a, socks5 or socks5h");
+  if (!sep) return;
+  o->scheme_len = (size_t)(sep - s);
+  o->auth = sep + 3;
+  const char *end = s + n, *slash = memchr(o->auth, '/', (size_t)(end - o->auth));
+  o->auth_len = (size_t)((slash ? slash : end) - o->auth);
+  o->rest = o->auth + o->auth_len;
+  o->rest_len = (size_t)(end - o->rest);
+  const char *at = NULL;
+  for (size_t i = 0; i < o->auth_len; i++)
+    if (o->auth[i] == '@') { if (!at) at = o->auth + i; o->ats++; }
+  if (!at) return;
+  o->user = o->auth;
+  const char *colon = memchr(o->user, ':', (size_t)(at - o->user));
+  o->user_len = (size_t)((colon ? colon : at) - o->user);
+  if (colon) {
+    o->password = colon + 1;
+    o->password_len = (size_t)(at - o->password);
+  }
+}
+
+/* RFC 3986 user info: unreserved, sub-delims, ':' and %XX escapes. */
+static int userinfo_ok(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '%') {
+      if (i + 2 >= n || lp_hex_value((unsigned char)s[i + 1]) < 0 ||
+          lp_hex_value((unsigned char)s[i + 2]) < 0)
+        return 0;
+      i += 2;
+    } else if (!(lp_is_unreserved(c) || strchr("!$&'()*+,;=:", c))) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The proxy URL, checked here so a typo is a config error and not a
+ * retried connect failure. Messages state the rule, never the URL: it may
+ * hold a password. */
+static int check_proxy(const char *s, size_t n, lp_error *err) {
+  static const char *const schemes[] = {"http", "https", "socks4", "socks4a", "socks5", "socks5h", NULL};
+  proxy_parts p;
+  split_proxy(s, n, &p);
+  int known = 0;
+  for (int i = 0; schemes[i] && p.scheme_len; i++)
+    known |= strlen(schemes[i]) == p.scheme_len && strncasecmp(s, schemes[i], p.scheme_len) == 0;
+  if (!known)
+    return FAIL("InvalidConfig", "proxy",
+                "proxy must be a URL starting with http://, https://, socks4://, socks4a://, socks5:// or socks5h://");
+  if (p.rest_len > 1)
+    return FAIL("InvalidConfig", "proxy", "proxy must be scheme://[user:password@]host[:port] without a path");
+  if (p.ats > 1)
+    return FAIL("InvalidConfig", "proxy", "proxy user info must not hold a raw '@': percent-encode it as %%40");
+  const char *host = p.auth;
+  size_t host_len = p.auth_len;
+  if (p.user) {
+    size_t info_len = p.user_len + (p.password ? p.password_len + 1 : 0);
+    if (!userinfo_ok(p.user, info_len))
+      return FAIL("InvalidConfig", "proxy",
+                  "proxy user info may hold only letters, digits, -._~!$&'()*+,;=: and %%XX escapes "
+                  "(percent-encode anything else, a space as %%20)");
+    host += info_len + 1;
+    host_len -= info_len + 1;
+  }
+  authority a;
+  const char *rule = parse_host_port(host, host_len, &a);
+  if (rule) return FAIL("InvalidConfig", "proxy", "proxy %s", rule);
+  return 0;
+}
+
+/* proxy = "env": the proxy the environment names for the endpoint's
+ * scheme, read as curl reads it (https_proxy or HTTPS_PROXY for https;
+ * http_proxy, lowercase only, for http; then all_proxy or ALL_PROXY; no
+ * scheme means http://), checked like the option, and no_proxy or
+ * NO_PROXY for libcurl to match the host against. Read once, at new. */
+static int proxy_from_environment(const char *scheme, staged *proxy, char *buf, size_t size,
+                                  staged *no_proxy, lp_error *err) {
+  static const char *const for_https[] = {"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", NULL};
+  static const char *const for_http[] = {"http_proxy", "all_proxy", "ALL_PROXY", NULL};
+  const char *const *names = strcmp(scheme, "https") == 0 ? for_https : for_http;
+  const char *name = NULL, *value = NULL;
+  for (int i = 0; names[i] && !value; i++) {
+    const char *s = getenv(names[i]);
+    if (s && s[0]) { name = names[i]; value = s; }
+  }
+  proxy->s = NULL;
+  proxy->len = 0;
+  if (!value) return 0;   /* the environment names none: no proxy */
+  if (strlen(value) > 4096)
+    return FAIL("InvalidConfig", "proxy", "proxy = \"env\": the environment's %s is longer than 4096 bytes", name);
+  snprintf(buf, size, "%s%s", strstr(value, "://") ? "" : "http://", value);
+  if (check_proxy(buf, strlen(buf), err) != 0) {
+    char why[sizeof err->message];
+    snprintf(why, sizeof why, "%s", err->message);
+    snprintf(err->message, sizeof err->message, "proxy = \"env\": the environment's %s is not usable: %.380s",
+             name, why);
+    return -1;
+  }
+  proxy->s = buf;
+  proxy->len = strlen(buf);
+  const char *np = getenv("no_proxy");
+  if (!np || !np[0]) np = getenv("NO_PROXY");
+  if (!np || !np[0]) return 0;
+  size_t n = strlen(np);
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)np[i] < 0x20 || (unsigned char)np[i] > 0x7E || n > 4096)
+      return FAIL("InvalidConfig", "proxy",
+                  "proxy = \"env\": NO_PROXY must be at most 4096 bytes of printable ASCII");
+  no_proxy->s = np;
+  no_proxy->len = n;
+  return 0;
+}
+
+void lp_config_secrets(const lp_config *cfg, lp_secrets *out) {
+  if (cfg->security_token) lp_secrets_add(out, cfg->security_token, strlen(cfg->security_token));
+  if (!cfg->proxy) return;
+  proxy_parts p;
+  split_proxy(cfg->proxy, strlen(cfg->proxy), &p);
+  lp_secrets_add(out, p.user, p.user_len);
+  lp_secrets_add(out, p.password, p.password_len);
 }
 
 /* The byte rules of a text option (length, UTF-8, no control characters;
@@ -239,6 +437,10 @@ static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *er
       v->given = 1;
       lua_pop(L, 1);
       return 0;
+    } else if (o->kind == OPT_FUNCTION) {
+      lua_pop(L, 1);
+      if (t != LUA_TFUNCTION) return FAIL("InvalidConfig", o->name, "%s must be a function", o->name);
+      return 0;
     } else if (o->kind == OPT_NUMBER) {
       if (t != LUA_TNUMBER) { lua_pop(L, 1); return FAIL("InvalidConfig", o->name, "%s must be a number", o->name); }
       v->num = lua_tonumber(L, -1);
@@ -270,7 +472,8 @@ static char *dup_n(const char *s, size_t n) {
 void lp_config_free(lp_config *cfg) {
   char **strings[] = {&cfg->access_key_id, &cfg->access_key_secret, &cfg->security_token,
                       &cfg->base_url, &cfg->authority, &cfg->region_id, &cfg->ca_file,
-                      &cfg->ca_path, &cfg->proxy, &cfg->user_agent, &cfg->shared_dict};
+                      &cfg->ca_path, &cfg->proxy, &cfg->no_proxy, &cfg->user_agent,
+                      &cfg->shared_dict};
   for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
     if (*strings[i]) OPENSSL_cleanse(*strings[i], strlen(*strings[i]));   /* secrets die with the client */
     free(*strings[i]);
@@ -359,7 +562,13 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
       parse_endpoint(v[O_ENDPOINT].s, v[O_ENDPOINT].len, insecure, &scheme, &auth, &auth_len, err) != 0)
     return -1;
 
-  if (v[O_PROXY].given && check_proxy(v[O_PROXY].s, err) != 0) return -1;
+  char env_proxy[4096 + 8];
+  staged no_proxy = {NULL, 0, 0, 0};
+  if (v[O_PROXY].len == 0) v[O_PROXY].s = NULL;   /* proxy = "": none, as when unset */
+  if (v[O_PROXY].s && v[O_PROXY].len == 3 && memcmp(v[O_PROXY].s, "env", 3) == 0 &&
+      proxy_from_environment(scheme, &v[O_PROXY], env_proxy, sizeof env_proxy, &no_proxy, err) != 0)
+    return -1;
+  if (v[O_PROXY].s && check_proxy(v[O_PROXY].s, v[O_PROXY].len, err) != 0) return -1;
   if (v[O_REGION_ID].given) {
     for (size_t i = 0; i < v[O_REGION_ID].len; i++) {
       unsigned char c = (unsigned char)v[O_REGION_ID].s[i];
@@ -396,6 +605,7 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
     {&cfg->ca_file, v[O_CA_FILE].s, v[O_CA_FILE].len},
     {&cfg->ca_path, v[O_CA_PATH].s, v[O_CA_PATH].len},
     {&cfg->proxy, v[O_PROXY].s, v[O_PROXY].len},
+    {&cfg->no_proxy, no_proxy.s, no_proxy.len},
     {&cfg->shared_dict, v[O_SHARED_DICT].s, v[O_SHARED_DICT].len},
     {&cfg->user_agent, ua, strlen(ua)},
     {&cfg->base_url, base, strlen(base)},

@@ -4,6 +4,7 @@
 #define LIVEPULL_CONFIG_H
 
 #include "error.h"
+#include "redact.h"
 #include "sign.h"
 
 typedef struct lp_config {
@@ -12,6 +13,7 @@ typedef struct lp_config {
   char *authority;    /* host[:port]: the signed host header */
   char *region_id;
   char *ca_file, *ca_path, *proxy, *user_agent;
+  char *no_proxy;      /* proxy = "env": the environment's NO_PROXY, for libcurl; else NULL */
   char *shared_dict;   /* livepull.resty: the lua_shared_dict that paces all workers */
   lp_algorithm algorithm;
   double connect_timeout, timeout;
@@ -32,5 +34,9 @@ void lp_config_free(lp_config *cfg);
  * access_key_secret or security_token), for keys a provider fetched.
  * 0 ok, -1 err set. */
 int lp_config_check_credential(const char *name, const char *s, size_t len, lp_error *err);
+
+/* Adds what errors must not show: the security token and the proxy's user
+ * name and password. The spans point into cfg. */
+void lp_config_secrets(const lp_config *cfg, lp_secrets *out);
 
 #endif

@@ -19,6 +19,15 @@ static const unsigned char unreserved[256] = {
 };
 #undef U1
 
+int lp_is_unreserved(unsigned char c) { return unreserved[c]; }
+
+int lp_hex_value(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
 void lp_percent_encode(lp_buf *out, const char *s, size_t n) {
   static const char hex[] = "0123456789ABCDEF";
   if (lp_buf_reserve(out, 3 * n) != 0) return;   /* worst case, once */

@@ -8,6 +8,12 @@
 
 #include "buffer.h"
 
+/* 1 for the RFC 3986 unreserved bytes A-Z a-z 0-9 - _ . ~ (never percent-encoded). */
+int lp_is_unreserved(unsigned char c);
+
+/* A hex digit's value (either case), or -1. */
+int lp_hex_value(unsigned char c);
+
 /* Appends s with every byte outside A-Za-z0-9-_.~ as %XX (uppercase hex). */
 void lp_percent_encode(lp_buf *out, const char *s, size_t n);
 

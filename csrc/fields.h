@@ -51,6 +51,10 @@ typedef struct lp_operation {
 } lp_operation;
 
 extern const lp_operation lp_operations[];   /* terminated by action == NULL */
+
+/* The most rows an operation may have: validation keeps per-row state in
+ * arrays this long, and the module refuses to load a table with more. */
+#define LP_MAX_FIELDS 32
 extern const char *const lp_task_regions[];
 
 const lp_operation *lp_operation_find(const char *action);

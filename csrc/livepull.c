@@ -9,6 +9,7 @@
 #include "fetch.h"
 #include "fields.h"
 #include "policy.h"
+#include "redact.h"
 #include "response.h"
 #include "session.h"
 #include "sign.h"
@@ -109,7 +110,8 @@ static int core_sign(lua_State *L) {
 }
 
 /* core.error(kind, code, message [, fields]): an error table for other
- * transports' own failures (a cosocket that timed out), same metatable. */
+ * transports' own failures (a cosocket that timed out), same metatable,
+ * its strings cut and any quoted signature value redacted (redact.h). */
 static int core_error(lua_State *L) {
   lp_error_new(L, luaL_checkstring(L, 1), luaL_checkstring(L, 2), luaL_checkstring(L, 3));
   if (lua_type(L, 4) == LUA_TTABLE) {
@@ -120,6 +122,7 @@ static int core_error(lua_State *L) {
       lua_settable(L, -4);
     }
   }
+  lp_redact_error_with(L, -1, NULL);
   return 1;
 }
 

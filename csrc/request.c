@@ -49,6 +49,7 @@ void lp_signed_free(lp_signed *s) {
   lp_buf_free(&s->sts);
   lp_buf_free(&s->hbuf);
   s->nheaders = 0;
+  memset(s->signature, 0, sizeof s->signature);   /* a closed client keeps no signature */
 }
 
 void lp_signed_add_header(lp_signed *s, const char *name, const char *value, size_t value_len) {

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "error.h"
+#include "redact.h"
+
+#define EXCERPT_BYTES 120   /* of a body that is not the documented JSON */
 
 int lp_api_retryable(const char *code, long status) {
   if (code && (strncmp(code, "Throttling", 10) == 0 || strcmp(code, "ServiceUnavailable") == 0 ||
@@ -13,10 +16,16 @@ int lp_api_retryable(const char *code, long status) {
   return status == 500 || status == 502 || status == 503 || status == 504;
 }
 
+/* The body's first bytes, secrets redacted before they are escaped and cut. */
 static void protocol_error(lua_State *L, long status, const char *body, size_t len,
-                           const char *why) {
+                           const char *why, const lp_spellings *sp) {
   char excerpt[200], message[400];
-  lp_excerpt(excerpt, sizeof excerpt, body, len, 120);
+  size_t n;
+  int more = lp_redact_push_head(L, body, len, EXCERPT_BYTES, sp);
+  const char *head = lua_tolstring(L, -1, &n);
+  lp_excerpt(excerpt, sizeof excerpt, head, n, EXCERPT_BYTES);
+  if (more && n <= EXCERPT_BYTES) strncat(excerpt, "...", sizeof excerpt - strlen(excerpt) - 1);
+  lua_pop(L, 1);
   snprintf(message, sizeof message, "%s (HTTP %ld); the body begins: \"%s\"", why, status, excerpt);
   lp_error_new(L, "protocol", "InvalidResponse", message);
   lua_pushinteger(L, (lua_Integer)status);
@@ -83,14 +92,25 @@ static void restore_integers(lua_State *L, int t, int depth) {
 #define restore_integers(L, t, depth) ((void)0)
 #endif
 
-int lp_response_push(lua_State *L, long status, const char *body, size_t len,
-                     const char *request_id) {
+/* 1 when the first byte after JSON whitespace opens an object: cjson
+ * decodes [] and {} to the same empty table, so the body itself tells. */
+static int opens_object(const char *body, size_t len) {
+  size_t i = 0;
+  while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r')) i++;
+  return i < len && body[i] == '{';
+}
+
+static int parse(lua_State *L, long status, const char *body, size_t len, const char *request_id,
+                 const lp_spellings *sp) {
+  if (!opens_object(body, len)) {
+    protocol_error(L, status, body, len, "the answer is not a JSON object", sp);
+    return 0;
+  }
   lua_getfield(L, LUA_REGISTRYINDEX, LP_JSON_DECODE_KEY);
   lua_pushlstring(L, body, len);
-  /* A JSON array decodes to a table too: the service answers objects only. */
-  if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TTABLE || lp_rawlen(L, -1) > 0) {
+  if (lua_pcall(L, 1, 1, 0) != 0 || lua_type(L, -1) != LUA_TTABLE) {
     lua_pop(L, 1);
-    protocol_error(L, status, body, len, "the answer is not a JSON object");
+    protocol_error(L, status, body, len, "the answer is not a JSON object", sp);
     return 0;
   }
   int t = lua_gettop(L);
@@ -124,11 +144,20 @@ int lp_response_push(lua_State *L, long status, const char *body, size_t len,
   const char *code = string_field(L, t, "Code");
   if (!code) {
     lua_pop(L, 1);
-    protocol_error(L, status, body, len, "an error answer without the documented Code field");
+    protocol_error(L, status, body, len, "an error answer without the documented Code field", sp);
     return 0;
   }
   const char *message = string_field(L, t, "Message");
   api_error(L, t, status, code, message ? message : "", request_id);
   lua_remove(L, t);
   return 0;
+}
+
+int lp_response_push(lua_State *L, long status, const char *body, size_t len,
+                     const char *request_id, const lp_secrets *secrets) {
+  lp_spellings sp = lp_spellings_push(L, secrets);   /* copied before any Lua code runs */
+  int ok = parse(L, status, body, len, request_id, &sp);
+  if (!ok) lp_redact_error(L, -1, &sp);
+  lp_spellings_pop(L, &sp);
+  return ok;
 }

@@ -1,3 +1,5 @@
+/* The libcurl easy handle: options, one exchange, and its failures as
+ * stable error codes. */
 #include "session.h"
 
 #include <pthread.h>
@@ -62,7 +64,11 @@ int lp_session_open(lp_session *s, const lp_session_options *o, lp_error *err) {
     {"header", curl_easy_setopt(e, CURLOPT_HEADERDATA, s)},
     {"ca_file", o->ca_file ? curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) : CURLE_OK},
     {"ca_path", o->ca_path ? curl_easy_setopt(e, CURLOPT_CAPATH, o->ca_path) : CURLE_OK},
-    {"proxy", o->proxy ? curl_easy_setopt(e, CURLOPT_PROXY, o->proxy) : CURLE_OK},
+    /* The proxy option is the only proxy: "" tells libcurl to ignore
+     * http_proxy, HTTPS_PROXY, ALL_PROXY and NO_PROXY in the environment
+     * (proxy = "env" has read them at new, into these two). */
+    {"proxy", curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "")},
+    {"noproxy", curl_easy_setopt(e, CURLOPT_NOPROXY, o->no_proxy ? o->no_proxy : "")},
   };
   for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
     if (steps[i].rc != CURLE_OK) {
@@ -123,8 +129,7 @@ static void redact_user_info(char *msg, size_t size) {
   memcpy(msg, out, o + 1);
 }
 
-int lp_session_perform(lp_session *s, const char *method, const char *url,
-                       struct curl_slist *headers, lp_error *err) {
+void lp_session_begin(lp_session *s, const char *method, const char *url, struct curl_slist *headers) {
   CURL *e = s->easy;
   lp_answer *a = &s->answer;
   lp_buf_reset(&a->body);
@@ -132,7 +137,6 @@ int lp_session_perform(lp_session *s, const char *method, const char *url,
   a->body_too_large = 0;
   lp_answer_clear_headers(a);
   s->errbuf[0] = '\0';
-
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   if (strcmp(method, "POST") == 0) {
@@ -141,7 +145,11 @@ int lp_session_perform(lp_session *s, const char *method, const char *url,
   } else {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   }
-  CURLcode rc = curl_easy_perform(e);
+}
+
+int lp_session_finish(lp_session *s, CURLcode rc, lp_error *err) {
+  CURL *e = s->easy;
+  lp_answer *a = &s->answer;
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);   /* the list is freed by the caller */
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &a->status);
   if (rc == CURLE_OK && lp_buf_ok(&a->body)) return 0;
@@ -169,4 +177,10 @@ void lp_session_curl_error(CURLcode rc, const char *errbuf, lp_error *err) {
   redact_user_info(err->message, sizeof err->message);
   err->curl_code = (long)rc;
   err->retryable = retryable;
+}
+
+int lp_session_perform(lp_session *s, const char *method, const char *url,
+                       struct curl_slist *headers, lp_error *err) {
+  lp_session_begin(s, method, url, headers);
+  return lp_session_finish(s, curl_easy_perform(s->easy), err);
 }

@@ -11,6 +11,7 @@
 typedef struct lp_session_options {
   long connect_timeout_ms, timeout_ms;
   const char *ca_file, *ca_path, *proxy, *user_agent;
+  const char *no_proxy;   /* hosts that bypass the proxy; NULL: none */
   size_t max_response_bytes;
 } lp_session_options;
 
@@ -25,7 +26,12 @@ int lp_session_global_init(void);   /* once per process; 0 ok */
 /* 0 ok, -1 err set (config kind: an option libcurl refused). */
 int lp_session_open(lp_session *s, const lp_session_options *o, lp_error *err);
 void lp_session_close(lp_session *s);
-/* Sends one request; 0 with s->answer filled, -1 with a transport error. */
+/* One exchange in two halves, for libcurl's multi interface: begin sets the
+ * request on the handle; finish reads the outcome of the transfer (its
+ * CURLcode) into s->answer, 0, or -1 with a transport or protocol error. */
+void lp_session_begin(lp_session *s, const char *method, const char *url, struct curl_slist *headers);
+int lp_session_finish(lp_session *s, CURLcode rc, lp_error *err);
+/* Both halves around curl_easy_perform: one request, blocking. */
 int lp_session_perform(lp_session *s, const char *method, const char *url,
                        struct curl_slist *headers, lp_error *err);
 

@@ -7,7 +7,7 @@
 #include "encode.h"
 #include "timeutil.h"
 
-#define MAX_FIELDS 32
+#define MAX_FIELDS LP_MAX_FIELDS
 #define FAIL(...) (lp_error_set(err, "validation", __VA_ARGS__), -1)
 
 const char *lp_type_name(lua_State *L, int idx) {

@@ -240,3 +240,134 @@ describe("secrets", function()
     assert.matches("key LTAI%*%*%*%*", tostring(c))
   end)
 end)
+
+-- A server (a gateway, a debugging proxy) that quotes the request back in
+-- its error answer gets the token and the signature redacted from every
+-- string of the error, however it spells them.
+describe("secrets a server quotes back", function()
+  local function encode(s)
+    return (s:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+  end
+  -- the secret raw, percent-encoded 1-3 times (hex upper and lower case), JSON-escaped
+  local function spellings(secret)
+    local list, s = { secret, (secret:gsub("/", "\\/")) }, secret
+    for _ = 1, 3 do
+      s = encode(s)
+      list[#list + 1] = s
+      list[#list + 1] = s:lower()
+    end
+    return list
+  end
+  local function strings_of(err)
+    local all = { tostring(err) }
+    for k, v in pairs(err) do
+      if type(v) == "string" then all[#all + 1] = k .. "=" .. v end
+    end
+    return table.concat(all, "\n")
+  end
+  local function assert_clean(err, secrets)
+    local text = strings_of(err)
+    for _, secret in ipairs(secrets) do
+      for _, spelled in ipairs(spellings(secret)) do
+        assert.is_nil(text:find(spelled, 1, true), ("%q shows in:\n%s"):format(spelled, text))
+      end
+    end
+    -- whatever signature the request had: every quoted one is redacted
+    local rest = text:gsub("<redacted>", "")
+    assert.is_nil(rest:find("Signature=%w") or rest:find("Signature%%3[Dd]%w") or rest:find("Signature%%253[Dd]%w"), text)
+    return text
+  end
+
+  local emu
+  setup(function() emu = H.start_emulator() end)
+  teardown(function() emu.stop() end)
+
+  for _, alg in ipairs { "ACS3-HMAC-SHA256", "HMAC-SHA1" } do
+    for encodings = 0, 2 do
+      it(("the native path, %s, the request quoted encoded %d time(s)"):format(alg, encodings), function()
+        local c = livepull.new { endpoint = emu.url, access_key_id = H.STS2_KEY_ID, access_key_secret = H.STS2_SECRET,
+          security_token = H.STS2_TOKEN, signature_algorithm = alg, max_attempts = 1 }
+        emu.faults { { kind = "echo", encode = encodings, fields = { "Message", "Recommend", "HostId", "RequestId" } } }
+        local ok, err = pcall(c.update, c, H.update_params())
+        assert.is_false(ok)
+        assert.are.equal("GatewayError", err.code)
+        local text = assert_clean(err, { H.STS2_TOKEN, H.STS2_SECRET })
+        for _, field in ipairs { "message", "recommend", "host_id", "request_id" } do
+          assert.truthy(err[field]:find("<redacted>", 1, true), field .. " was not quoting the request: " .. text)
+        end
+        assert.truthy(err.message:find("UpdateLivePullToPush", 1, true))   -- the rest of the quote stays
+      end)
+    end
+  end
+
+  it("a plain-text error page quoting the request: the excerpt shows no part of a secret", function()
+    local c = livepull.new { endpoint = emu.url, access_key_id = H.STS2_KEY_ID, access_key_secret = H.STS2_SECRET,
+      security_token = H.STS2_TOKEN, signature_algorithm = "HMAC-SHA1", max_attempts = 1 }
+    -- the token starts at byte 110 of the body: the 120-byte excerpt would cut it
+    local body = ("x"):rep(110) .. H.STS2_TOKEN .. " and more"
+    local ok, err = pcall(c.parse, c, 502, nil, body)
+    assert.is_false(ok)
+    assert.are.equal("InvalidResponse", err.code)
+    assert.is_nil(err.message:find("CAIS", 1, true), err.message)
+    emu.faults { { kind = "echo", json = false, status = 502 } }
+    ok, err = pcall(c.update, c, H.update_params())
+    assert.are.equal("InvalidResponse", err.code)
+    assert_clean(err, { H.STS2_TOKEN })
+  end)
+
+  it("client:parse (livepull.resty's path): the signature and token in every field and spelling", function()
+    for _, alg in ipairs { "ACS3-HMAC-SHA256", "HMAC-SHA1" } do
+      local c = livepull.new { endpoint = emu.url, access_key_id = H.STS2_KEY_ID, access_key_secret = H.STS2_SECRET,
+        security_token = H.STS2_TOKEN, signature_algorithm = alg }
+      local req = c:prepare("UpdateLivePullToPush", H.update_params(), { nonce = "n1", timestamp = "2030-01-01T00:00:00Z" })
+      local signature = alg == "HMAC-SHA1" and req.url:match("Signature=([^&]+)")
+        or req.headers.authorization:match("Signature=(%x+)")
+      if alg == "HMAC-SHA1" then signature = signature:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end) end
+      local s, t = spellings(signature), spellings(H.STS2_TOKEN)
+      local cjson = require "cjson"
+      local body = cjson.encode {
+        Code = "Bad" .. t[3], Message = "sig " .. s[1] .. " token " .. t[1] .. " again " .. t[2],
+        Recommend = s[3] .. "|" .. t[4] .. "|" .. s[5], HostId = s[6] .. t[5] .. s[7], RequestId = t[6] .. t[7],
+      }
+      local ok, err = pcall(c.parse, c, 400, { ["x-acs-request-id"] = t[8] }, body)
+      assert.is_false(ok)
+      assert_clean(err, { signature, H.STS2_TOKEN })
+    end
+  end)
+
+  it("core.error (livepull.resty's own errors) redacts a quoted signature value", function()
+    local core = require "livepull.core"
+    local err = core.error("transport", "ReceiveError", "failed on GET /?a=1&Signature=abc%2Bdef%3D&b=2",
+      { detail = 'auth: "Signature":"0123abcd"' })
+    assert.are.equal("failed on GET /?a=1&Signature=<redacted>&b=2", err.message)
+    assert.are.equal('auth: "Signature":"<redacted>"', err.detail)
+  end)
+end)
+
+describe("what an error carries", function()
+  local c = livepull.new(creds())
+
+  it("a 200 whose body is a JSON array, string, number or null is InvalidResponse", function()
+    for _, body in ipairs { "[]", " \n[]", "[{}]", '"ok"', "0", "null", "true", "{}x" } do
+      local ok, err = pcall(c.parse, c, 200, nil, body)
+      assert.is_false(ok, body)
+      assert.are.equal("protocol", err.kind)
+      assert.are.equal("InvalidResponse", err.code, body)
+    end
+    assert.are.same({}, c:parse(200, nil, " {}"))
+  end)
+
+  it("cuts any string longer than 1 KiB on a UTF-8 boundary and says so", function()
+    local message = "a" .. ("é"):rep(500000)   -- byte 1024 falls inside a character
+    local cjson = require "cjson"
+    local ok, err = pcall(c.parse, c, 400, nil,
+      cjson.encode { Code = "X", Message = message, Recommend = ("r"):rep(5000), HostId = "h" })
+    assert.is_false(ok)
+    assert.are.equal(message:sub(1, 1023), err.message:sub(1, 1023))
+    assert.matches("^ %[cut: 1023 of 1000001 bytes shown%]$", err.message:sub(1024))
+    assert.are.equal(1024, #err.recommend:match("^r+"))
+    assert.are.equal("h", err.host_id)
+    assert.is_true(#tostring(err) < 1200)
+    if utf8 then assert.truthy(utf8.len(err.message)) end
+  end)
+end)

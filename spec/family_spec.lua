@@ -177,3 +177,29 @@ describe("family against the emulator", function()
     assert.are.equal("Region", err.field)
   end)
 end)
+
+describe("client:settings()", function()
+  local livepull = require "livepull"
+  for _, case in ipairs {
+    { "https://live.aliyuncs.com", "https", "live.aliyuncs.com", 443 },
+    { "live.ap-southeast-1.aliyuncs.com", "https", "live.ap-southeast-1.aliyuncs.com", 443 },
+    { "http://127.0.0.1:8080", "http", "127.0.0.1", 8080 },
+    { "http://[::1]:9", "http", "[::1]", 9 },
+    { "https://[::1]", "https", "[::1]", 443 },
+  } do
+    it("gives " .. case[1] .. " as scheme, host and port", function()
+      local s = livepull.new { endpoint = case[1], access_key_id = "id", access_key_secret = "secret" }:settings()
+      assert.are.equal(case[2], s.scheme)
+      assert.are.equal(case[3], s.host)
+      assert.are.equal(case[4], s.port)
+    end)
+  end
+
+  it("every operation has its method and its _many twin, none hiding a built-in", function()
+    local c = livepull.new { access_key_id = "id", access_key_secret = "secret" }
+    for action, method in pairs(require("livepull.core").operations()) do
+      assert.are.equal("function", type(c[method]), action)
+      assert.are.equal("function", type(c[method .. "_many"]), action)
+    end
+  end)
+end)

@@ -171,3 +171,217 @@ describe("hostile input", function()
     assert.are.equal(1, #emu.requests())
   end)
 end)
+
+-- Endpoints: plain http only to loopback written one unambiguous way; every
+-- host, IPv6 literal and port checked at new. { endpoint, accepted, accepted with allow_insecure_http }
+local endpoints = {
+  { "http://127.0.0.1", true, true }, { "http://127.0.0.1:8080", true, true },
+  { "http://127.255.255.254/", true, true }, { "http://127.0.0.2:1", true, true },
+  { "http://[::1]", true, true }, { "http://[::1]:65535", true, true },
+  { "http://localhost", true, true }, { "http://localhost:80/", true, true },
+  { "https://live.aliyuncs.com", true, true }, { "live.aliyuncs.com:443", true, true },
+  { "https://[2001:db8::1]:443", true, true }, { "https://10.0.0.1", true, true },
+  { "https://a-b.c0.example", true, true },
+  -- not loopback: plain http needs allow_insecure_http
+  { "http://live.aliyuncs.com", false, true }, { "http://10.0.0.1", false, true },
+  { "http://[::2]", false, true }, { "http://[0:0:0:0:0:0:0:1]", false, true },
+  { "http://[::ffff:127.0.0.1]", false, true }, { "http://localhost.example", false, true },
+  { "http://127.example", false, true },
+  -- look like loopback, but libcurl or the resolver would read them otherwise: never accepted
+  { "http://127.256.0.1", false, false }, { "http://127.1.1.1.1", false, false },
+  { "http://127.999999999", false, false }, { "http://127.", false, false },
+  { "http://127.0.0.1.", false, false }, { "http://0x7f.0.0.1", false, false },
+  { "http://127.1", false, false }, { "http://0177.0.0.1", false, false },
+  { "http://127.0.0.01", false, false }, { "http://2130706433", false, false },
+  { "http://0x7f000001", false, false }, { "https://a.0x", false, false }, { "https://a.0X1f", false, false }, { "http://127.0.0.1a", false, true },
+  { "http://localhost.", false, false }, { "https://127.0.0.1.", false, false },
+  -- broken hosts and ports
+  { "https://[zz]", false, false }, { "https://[]", false, false }, { "https://[::1", false, false },
+  { "https://[::1]x", false, false }, { "https://[::1%25eth0]", false, false },
+  { "https://..", false, false }, { "https://.example.com", false, false },
+  { "https://a..b", false, false }, { "https://-a.example", false, false },
+  { "https://a-.example", false, false }, { "https://" .. ("a"):rep(64) .. ".example", false, false },
+  { "https://" .. ("abc."):rep(70) .. "com", false, false }, { "https://a_b.example", false, false },
+  { "h:00443", false, false }, { "h:0", false, false }, { "h:65536", false, false }, { "h:", false, false },
+  { "h:1:2", false, false }, { "h:+443", false, false }, { "h: 443", false, false }, { "https://:443", false, false },
+  { "https://", false, false }, { "https:///", false, false },
+}
+
+describe("endpoints", function()
+  for _, case in ipairs(endpoints) do
+    for _, insecure in ipairs { false, true } do
+      local want = case[insecure and 3 or 2]
+      it(("%s %s%s"):format(want and "accepts" or "refuses", case[1]:sub(1, 60), insecure and " (allow_insecure_http)" or ""), function()
+        local c, err = require("livepull.safe").new(cfg { endpoint = case[1], allow_insecure_http = insecure })
+        if want then
+          assert.is_truthy(c, tostring(err))
+          c:close()
+        else
+          assert.is_nil(c)
+          assert.are.equal("InvalidConfig", err.code)
+          assert.are.equal("endpoint", err.field)
+        end
+      end)
+    end
+  end
+end)
+
+-- Proxies: parsed at new; a bad one is InvalidConfig on `proxy`, never
+-- retryable, and never quotes the user info.
+local proxies = {
+  { "http://127.0.0.1:3128", true }, { "HTTP://127.0.0.1", true }, { "https://proxy.example:443/", true },
+  { "socks5h://u:p%40ss%20w@[::1]:1080", true }, { "socks4a://user@h:1", true }, { "socks5://h", true },
+  { "http://bob:S3cretPass@127.0.0.1:8080", true }, { "", true },
+  { "bob:S3cretPass@[::1", false }, { "127.0.0.1:3128", false }, { "env", true },
+  { "http://bob:S3cret@Pass@127.0.0.1:8080", false }, { "http://bob:S3cret Pass@127.0.0.1:8080", false },
+  { "http://bob:S3cret\tPass@127.0.0.1:8080", false }, { "http://bob:S3cret%zzPass@127.0.0.1:8080", false },
+  { "http://bob:S3cretPass@[::1", false }, { "http://bob:S3cretPass@[zz]:1", false },
+  { "http://bob:S3cretPass@127.0.0.1:0", false }, { "http://bob:S3cretPass@127.0.0.1:65536", false },
+  { "http://bob:S3cretPass@h:00080", false }, { "http://bob:S3cretPass@", false }, { "http://", false },
+  { "http://bob:S3cretPass@h:1/path", false }, { "ftp://bob:S3cretPass@h:1", false },
+  { "http://bob:S3cretPass@127.1:1", false }, { "http://bob:S3cretPass@a..b", false },
+  { "http://bob:S3cret\"Pass@h:1", false }, { "http://bob:S3cretPass#@h:1", false },
+}
+
+describe("proxies", function()
+  for _, case in ipairs(proxies) do
+    it(("%s %q"):format(case[2] and "accepts" or "refuses", case[1]), function()
+      local c, err = require("livepull.safe").new(cfg { endpoint = "https://live.aliyuncs.com", proxy = case[1] })
+      if case[2] then
+        assert.is_truthy(c, tostring(err))
+        c:close()
+        return
+      end
+      assert.is_nil(c)
+      assert.are.same({ "config", "InvalidConfig", "proxy", false }, { err.kind, err.code, err.field, err.retryable })
+      local text = tostring(err)
+      for _, v in pairs(err) do text = text .. "\n" .. tostring(v) end
+      assert.is_nil(text:find("S3cret", 1, true), text)
+      assert.is_nil(text:find("bob", 1, true), text)
+    end)
+  end
+end)
+
+-- The environment's proxy variables are never used: the `proxy` option is
+-- the only way to a proxy. A listening "proxy" on loopback records every
+-- connection it gets.
+describe("proxies in the environment", function()
+  local emu, proxy, record
+  setup(function()
+    emu = H.start_emulator()
+    record = H.tmpdir() .. "/connections"
+    local script = [[
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    with open(sys.argv[1], "a") as f: f.write("connection\n")
+    c.close()
+]]
+    local p = assert(io.popen("sh -c 'echo $$; exec python3 -c \"$0\" \"$1\"' " .. H.sh_quote(script) .. " " ..
+      H.sh_quote(record), "r"))
+    proxy = { pid = tonumber(p:read("*l")), port = tonumber(p:read("*l")), handle = p }
+  end)
+  teardown(function()
+    os.execute("kill " .. proxy.pid)
+    proxy.handle:close()
+    emu.stop()
+  end)
+  local function connections()
+    local f = io.open(record)
+    if not f then return 0 end
+    local n = select(2, f:read("*a"):gsub("\n", ""))
+    f:close()
+    return n
+  end
+  local function run_with_env(env, config_extra)
+    local code = ([[
+      local c, err = require("livepull.safe").new { endpoint = %q, access_key_id = %q, access_key_secret = %q,
+        max_attempts = 1, timeout = 3 %s }
+      local res
+      if c then res, err = c:update { TaskId = "fd245384-4067-4f91-9d75-9666a6bc0000", Region = "cn-shanghai" } end
+      print(res and "ok" or err.kind .. " " .. err.code)]]):format(emu.url, H.KEY_ID, H.SECRET, config_extra or "")
+    return (H.run(env .. " " .. H.lua_command(code)):gsub("%s+$", ""))
+  end
+
+  it("http_proxy, HTTPS_PROXY, ALL_PROXY and friends are ignored", function()
+    local p = "http://127.0.0.1:" .. proxy.port
+    local env = ("env -u NO_PROXY -u no_proxy http_proxy=%s HTTP_PROXY=%s https_proxy=%s HTTPS_PROXY=%s " ..
+      "ALL_PROXY=%s all_proxy=%s"):format(p, p, p, p, p, p)
+    assert.are.equal("ok", run_with_env(env))
+    assert.are.equal("ok", run_with_env(env, ', proxy = ""'))
+    assert.are.equal(0, connections())
+  end)
+
+  it('proxy = "env" reads the environment as curl does, NO_PROXY included', function()
+    local p = "127.0.0.1:" .. proxy.port   -- no scheme: http://, as curl reads it
+    local before = connections()
+    local env = "env -u NO_PROXY -u no_proxy -u all_proxy -u ALL_PROXY http_proxy=" .. p
+    assert.matches("^transport ", run_with_env(env, ', proxy = "env"'))
+    assert.are.equal(before + 1, connections())
+    assert.are.equal("ok", run_with_env(env .. " NO_PROXY=127.0.0.1", ', proxy = "env"'))
+    assert.are.equal("ok", run_with_env(env .. " no_proxy=localhost,127.0.0.0/8", ', proxy = "env"'))
+    -- for http only the lowercase http_proxy counts (curl's rule); https_proxy is for https
+    assert.are.equal("ok", run_with_env("env -u http_proxy -u all_proxy -u ALL_PROXY HTTP_PROXY=" .. p ..
+      " https_proxy=" .. p, ', proxy = "env"'))
+    assert.are.equal(before + 1, connections())
+  end)
+
+  it('proxy = "env" checks what it reads like the option, quoting no user info', function()
+    for _, bad in ipairs { "bob:S3cretPass@[::1", "http://bob:S3cret@Pass@127.0.0.1:1", "ftp://bob:S3cretPass@h" } do
+      local out = run_with_env("env http_proxy=" .. H.sh_quote(bad), ', proxy = "env"')
+      assert.matches("^config InvalidConfig$", out)
+    end
+    local code = [[
+      local c, err = require("livepull.safe").new { endpoint = "http://127.0.0.1:1", access_key_id = "k",
+        access_key_secret = "s", proxy = "env" }
+      print(err.field, err.retryable, tostring(err))]]
+    local out = H.run("env http_proxy='bob:S3cretPass@[::1' " .. H.lua_command(code))
+    assert.matches("^proxy	false	.*http_proxy", out)
+    assert.is_nil(out:find("S3cret", 1, true), out)
+    assert.is_nil(out:find("bob", 1, true), out)
+  end)
+
+  it("NO_PROXY does not bypass a configured proxy", function()
+    local before = connections()
+    local out = run_with_env("env NO_PROXY='*' no_proxy='*'", (", proxy = 'http://127.0.0.1:%d'"):format(proxy.port))
+    assert.matches("^transport ", out)
+    assert.are.equal(before + 1, connections())
+  end)
+end)
+
+-- livepull.update(params, config) keeps a client per config: a config is
+-- never mistaken for another, and its values' metamethods never run.
+describe("the per-config client cache", function()
+  local emu
+  setup(function() emu = H.start_emulator() end)
+  teardown(function() emu.stop() end)
+  local params = { TaskId = "fd245384-4067-4f91-9d75-9666a6bc0000", Region = "cn-shanghai" }
+
+  it("a value holding NUL bytes cannot pass for another config", function()
+    local safe = require "livepull.safe"
+    assert.is_truthy(safe.update(params, cfg { endpoint = emu.url, user_agent = "x" }))
+    for _, forged in ipairs {
+      cfg { endpoint = emu.url .. "\0user_agent=string:x" },
+      cfg { endpoint = emu.url .. "\0" .. "10:user_agents1:x" },
+      cfg { endpoint = emu.url .. "s1:x" },
+    } do
+      local res, err = safe.update(params, forged)
+      assert.is_nil(res)
+      assert.are.equal("endpoint", err.field)
+    end
+  end)
+
+  it("never runs a value's __tostring, and such a config is the core's config error", function()
+    local ran = false
+    local value = setmetatable({}, { __tostring = function() ran = true; error("__tostring ran") end })
+    for _, module in ipairs { "livepull", "livepull.safe" } do
+      local ok, res, err = pcall(require(module).update, params, cfg { endpoint = emu.url, timeout = value })
+      local e = ok and err or res
+      assert.is_true(livepull.is_error(e), tostring(e))
+      assert.are.same({ "InvalidConfig", "timeout" }, { e.code, e.field })
+    end
+    assert.is_false(ran)
+  end)
+end)

@@ -6,23 +6,30 @@ local credentials = require "livepull.credentials"
 
 local MAX_CACHED_CLIENTS = 8
 
--- A stable text for a config table, so equal configs share one client (and
--- its kept-alive connection) even when each call builds a fresh table.
+-- A text naming a config's content, so equal configs share one client (and
+-- its kept-alive connection) even when each call builds a fresh table. Each
+-- option is written length-prefixed (name, type, value), so no value can
+-- mimic another option; only strings, numbers and booleans are written
+-- (never through tostring, so no __tostring runs). Any other config is not
+-- cached: nil, and the core judges it.
 local function config_key(config)
   if config == nil then return "" end
   if type(config) ~= "table" or getmetatable(config) ~= nil then return nil end
   local keys = {}
-  for k in pairs(config) do
+  for k in next, config do
     if type(k) ~= "string" then return nil end
     keys[#keys + 1] = k
   end
   table.sort(keys)
   local parts = {}
   for i, k in ipairs(keys) do
-    local v = config[k]
-    parts[i] = k .. "=" .. type(v) .. ":" .. (type(v) == "number" and ("%.17g"):format(v) or tostring(v))
+    local v, t = config[k], type(config[k])
+    if t == "number" then v = ("%.17g"):format(v)
+    elseif t == "boolean" then v = v and "true" or "false"
+    elseif t ~= "string" then return nil end
+    parts[i] = ("%d:%s%s%d:%s"):format(#k, k, t:sub(1, 1), #v, v)
   end
-  return table.concat(parts, "\0")
+  return table.concat(parts)
 end
 
 -- No answer is followed past this many pages (100 tasks each by default).
@@ -93,6 +100,9 @@ local function tasks(client, params)
   end
 end
 core.client_methods().tasks = tasks
+-- client:plan and client:apply (lua/livepull/plan.lua)
+local plan = require "livepull.plan"
+core.client_methods().plan, core.client_methods().apply = plan.plan, plan.apply
 
 return function(safe)
   local M = {
@@ -124,6 +134,8 @@ return function(safe)
 
   -- livepull.update(params [, config]) and one such function per operation.
   for action, method in pairs(core.operations()) do
+    -- An operation may not hide new, version or is_error.
+    if M[method] then error(("livepull: the function %s of %s is taken"):format(method, action)) end
     M[method] = function(params, config)
       local client, err = client_for(config)
       if not client then return nil, err end

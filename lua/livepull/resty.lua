@@ -345,6 +345,10 @@ for action, method in pairs(core.operations()) do
   Client[method] = function(self, params) return self:call(action, params) end
 end
 
+-- client:plan and client:apply (lua/livepull/plan.lua) through the methods above
+local plan = require "livepull.plan"
+Client.plan, Client.apply = plan.plan, plan.apply
+
 function Client:close()
   self.core:close()
 end

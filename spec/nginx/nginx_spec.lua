@@ -107,6 +107,18 @@ for _, scheme in ipairs { "http", "https" } do
         { res.ok, res.is_error, res.error.kind, res.error.code })
     end)
 
+    it("a server quoting the request back: the signature is redacted from the error", function()
+      for encodings = 0, 2 do
+        emu.faults { { kind = "echo", encode = encodings } }
+        local res = get(nginx.url .. "/update?task=" .. TASK)
+        assert.are.same({ false, "api", "GatewayError" }, { res.ok, res.error.kind, res.error.code })
+        assert.truthy(res.error.message:find("x-acs-signature-nonce", 1, true), res.error.message)
+        local rest = res.error.message:gsub("<redacted>", "")
+        assert.is_nil(rest:find("Signature=%x") or rest:find("Signature%%3D%x") or rest:find("Signature%%253D%x"),
+          res.error.message)
+      end
+    end)
+
     for _, framing in ipairs { "chunked", "close" } do
       it("reads a " .. framing .. "-framed answer over the cosocket", function()
         emu.faults { { kind = "raw", status = 200, framing = framing, content_type = "application/json",
@@ -117,6 +129,21 @@ for _, scheme in ipairs { "http", "https" } do
         assert.is_true(get(nginx.url .. "/update?task=" .. TASK).ok)
       end)
     end
+
+    it("client:apply stops, updates and restarts a running task only when allowed", function()
+      local running = "demo-running-0001"
+      local base = nginx.url .. "/apply?task=" .. running .. "&region=cn-beijing&offset=6"
+      local res = get(base)
+      assert.are.same({ false, "TaskRunning", {} }, { res.ok, res.error.code, res.error.steps })
+      res = get(base .. "&restart=1")
+      assert.are.same({ true, true, "running" }, { res.ok, res.changed, res.state })
+      assert.are.same({ "StopLivePullToPush", "UpdateLivePullToPush", "RestartLivePullToPush" }, res.steps)
+      assert.are.same({ "running", 6 }, { emu.task(running).State, emu.task(running).Offset })
+      res = get(base .. "&restart=1")
+      assert.are.same({ true, false }, { res.ok, res.changed })
+      res = get(nginx.url .. "/apply?task=no-such-task&offset=6")
+      assert.are.same({ false, "CodeTaskNotExist" }, { res.ok, res.error.code })
+    end)
 
     it("retries a throttled answer with ngx.sleep and succeeds", function()
       emu.faults { { kind = "throttle", time_left_ms = 100, count = 2 } }

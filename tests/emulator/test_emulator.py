@@ -774,11 +774,13 @@ class ApiTests(unittest.TestCase):
         self.assertEqual(status, 200)
         first, second = data["requests"]
         keys = {"time", "method", "path", "action", "algorithm", "access_key_id", "nonce", "status", "code",
-                "fault", "duration_ms"}
+                "fault", "duration_ms", "task_id", "params"}
         self.assertEqual((set(first), set(second)), (keys, keys))
         self.assertEqual((first["algorithm"], first["access_key_id"], first["nonce"], first["status"],
                           first["code"], first["action"], first["path"], first["method"]),
                          ("ACS3-HMAC-SHA256", STS_ID, "nonce-v3", 200, None, "UpdateLivePullToPush", "/", "GET"))
+        self.assertEqual((first["task_id"], first["params"]), (SCHEDULED_ID, ["Region", "TaskId"]))
+        self.assertEqual(second["params"], ["Region", "TaskId"])  # V1's common parameters are left out
         self.assertEqual((second["algorithm"], second["status"], second["code"], second["fault"]),
                          ("HMAC-SHA1", 400, "SignatureDoesNotMatch", None))
         self.assertRegex(first["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -847,7 +849,45 @@ class ApiTests(unittest.TestCase):
         self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"})
         self.assertEqual(self.emu.stderr(), "")
 
+    # -- task states: retrying (TaskStatus 2) and exited (-1) --------------------------------------
+
+    def test_retrying_task_takes_only_callback_and_repeat(self):
+        self.put_task("retrying-1", State="retrying", StartTime=utc(-60))
+        key = {"TaskId": "retrying-1", "Region": "cn-shanghai"}
+        self.assertEqual(self.client.call("DescribeLivePullToPush", key).data["TaskStatus"], 2)
+        self.assertEqual(self.update(dict(key, CallbackUrl="https://cb/r", RepeatNumber="2")).status, 200)
+        for name, value in (("Offset", "5"), ("FileIndex", "1"), ("EndTime", utc(7000)),
+                            ("SourceUrls", '["https://media.example.com/b.mp4"]')):
+            with self.subTest(name=name):
+                self.assertError(self.update(dict(key, **{name: value})), 400, "CodeTaskHasStarted")
+        self.client.call("StopLivePullToPush", key)
+        self.assertEqual(self.task("retrying-1")["State"], "stopped")
+        self.put_task("retrying-1", **dict(self.task("retrying-1"), State="retrying"))
+        self.client.call("RestartLivePullToPush", key)
+        self.assertEqual(self.task("retrying-1")["State"], "running")
+
+    def test_exited_task_takes_no_change(self):
+        self.put_task("exited-1", State="exited", StartTime=utc(-60))
+        key = {"TaskId": "exited-1", "Region": "cn-shanghai"}
+        self.assertEqual(self.client.call("DescribeLivePullToPush", key).data["TaskStatus"], -1)
+        for name, value in (("CallbackUrl", "https://cb/e"), ("RepeatNumber", "1"), ("Offset", "5")):
+            with self.subTest(name=name):
+                self.assertError(self.update(dict(key, **{name: value})), 400, "CodeTaskHasStarted")
+        for action in ("StopLivePullToPush", "RestartLivePullToPush"):
+            self.assertEqual(self.client.call(action, key).status, 200)
+            self.assertEqual(self.task("exited-1")["State"], "exited")
+
     # -- faults -------------------------------------------------------------------------------
+
+    def test_fault_for_one_action_and_task(self):
+        self.inject({"kind": "error", "status": 500, "code": "InternalError", "action": "UpdateLivePullToPush",
+                     "task_id": STOPPED_ID})
+        key = {"TaskId": STOPPED_ID, "Region": "cn-shanghai"}
+        self.assertEqual(self.client.call("DescribeLivePullToPush", key).status, 200)  # another action
+        self.assertEqual(self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"}).status, 200)  # another task
+        self.assertError(self.update(key), 500, "InternalError")
+        self.assertEqual(self.update(key).status, 200)  # used up
+        self.assertEqual(self.emu.control("POST", "faults", {"faults": [{"kind": "error", "action": 1}]})[0], 400)
 
     def inject(self, *faults):
         status, data = self.emu.control("POST", "faults", {"faults": list(faults)})
@@ -911,6 +951,23 @@ class ApiTests(unittest.TestCase):
         resp = self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"})
         self.assertEqual((resp.status, resp.raw, resp.headers["Content-Type"]), (200, b"<html>oops</html>",
                                                                                   "text/html"))
+
+    def test_fault_echo(self):
+        self.inject({"kind": "echo"})
+        resp = self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"})
+        self.assertEqual((resp.status, resp.data["Code"]), (400, "GatewayError"))
+        for field in ("Message", "Recommend", "HostId"):
+            self.assertIn("TaskId=" + SCHEDULED_ID, resp.data[field])
+            self.assertIn("\r\nHost: ", resp.data[field])
+        self.inject({"kind": "echo", "encode": 2, "fields": ["Recommend"], "status": 502})
+        resp = self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"})
+        self.assertEqual(resp.status, 502)
+        self.assertIn("TaskId%253D" + SCHEDULED_ID, resp.data["Recommend"])
+        self.assertEqual(resp.data["Message"], "the gateway refused the request")
+        self.inject({"kind": "echo", "json": False})
+        resp = self.update({"TaskId": SCHEDULED_ID, "Region": "cn-shanghai"})
+        self.assertTrue(resp.raw.startswith(b"GET /?"))
+        self.assertEqual(self.last_logged_fault(), "echo")
 
     def test_fault_retcode(self):
         self.inject({"kind": "retcode", "ret_code": 1, "description": "Internal failure"})

@@ -40,6 +40,9 @@ local BEHAVIOUR_FLAGS = {
 -- Commands: name -> action, in the order help lists them.
 local COMMANDS, ORDER = {}, { "create", "describe", "list", "update", "stop", "restart", "delete" }
 for action, method in pairs(core.operations()) do COMMANDS[method] = action end
+-- plan and apply (cli/apply.lua) take update's parameter flags.
+COMMANDS.plan, COMMANDS.apply = "UpdateLivePullToPush", "UpdateLivePullToPush"
+ORDER[#ORDER + 1], ORDER[#ORDER + 2] = "plan", "apply"
 
 local function flag_of(name, is_list)
   local kebab = name:gsub("(%l)(%u)", "%1-%2"):lower()
@@ -333,6 +336,7 @@ end
 function M.main(argv, io_)
   io_ = io_ or { stdin = io.stdin, stdout = io.stdout, stderr = io.stderr,
                  stderr_is_tty = os.execute("[ -t 2 ]") == true }
+  if argv[1] == "plan" or argv[1] == "apply" then return require("livepull.cli.apply").main(argv, io_, M) end
   local args, uerr = parse_args(argv)
   if not args then
     io_.stderr:write(to_json(uerr), "\n")
@@ -384,5 +388,9 @@ function M.main(argv, io_)
   io_.stdout:write(to_json(res), "\n")
   return M.EXIT.ok
 end
+
+-- For cli/apply.lua.
+M.parse_args, M.client_options, M.error_table, M.read_file, M.merged, M.help, M.usage_error =
+  parse_args, client_options, error_table, read_file, merged, help, usage_error
 
 return M

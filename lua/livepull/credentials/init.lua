@@ -116,7 +116,7 @@ local function fresh_first(original)
   end
 end
 
-local signing = { "call", "prepare" }
+local signing = { "call", "prepare", "call_many" }
 for _, method in pairs(core.operations()) do signing[#signing + 1] = method end
 for _, name in ipairs(signing) do methods[name] = fresh_first(methods[name]) end
 
