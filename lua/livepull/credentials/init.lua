@@ -118,7 +118,9 @@ end
 
 local signing = { "call", "prepare", "call_many" }
 for _, method in pairs(core.operations()) do signing[#signing + 1] = method end
-for _, name in ipairs(signing) do methods[name] = fresh_first(methods[name]) end
+for _, name in ipairs(signing) do
+  if methods[name] then methods[name] = fresh_first(methods[name]) end
+end
 
 local close = methods.close
 methods.close = function(client, ...)
