@@ -13,6 +13,7 @@
 local core = require "livepull.core"
 local credentials = require "livepull.credentials"
 local semaphore = require "ngx.semaphore"
+local json = require("cjson.safe").new()
 
 local ngx = ngx
 local tcp = ngx.socket.tcp
@@ -57,10 +58,16 @@ local function shared_pace(dict, rate, burst)
     "could not take the shared pacing lock (is the shared dict full?)")
 end
 
-local provider_transport   -- defined below the HTTP helpers it uses
+local provider_transport, dict_share   -- defined below the HTTP helpers they use
 
 function M.new(config)
-  local client, err = credentials.new(config, true, provider_transport)
+  local transport = provider_transport
+  local dict = type(config) == "table" and type(config.shared_dict) == "string" and ngx.shared[config.shared_dict]
+  if dict then   -- credentials refreshed once for every worker
+    transport = { share = dict_share(dict) }
+    for k, v in pairs(provider_transport) do transport[k] = v end
+  end
+  local client, err = credentials.new(config, true, transport)
   if not client then return nil, err end
   local s = client:settings()
   -- base_url is scheme://host[:port], host possibly a bracketed IPv6 address
@@ -308,6 +315,35 @@ provider_transport = {
     if state.sem and (state.waiters or 0) > 0 then state.sem:post(state.waiters) end
   end,
 }
+
+-- With shared_dict, the worker that refreshes stores the snapshot (the
+-- secret lives only there and in each worker's signer) for the others, under
+-- a lock that expires if its holder dies; a waiting worker polls for it.
+local SHARE_LOCK_TTL = 30    -- seconds: longer than any provider fetch
+local SHARE_POLL = 0.05
+dict_share = function(dict)
+  local function key(identity) return "livepull:creds:" .. ngx.md5(identity) end
+  return {
+    get = function(identity)
+      local text = dict:get(key(identity))
+      return text and json.decode(text) or nil
+    end,
+    set = function(identity, snap)
+      local ttl = snap.expiration and math.max(1, snap.expiration - now()) or 0
+      dict:set(key(identity), json.encode(snap), ttl)
+    end,
+    lock = function(identity) return dict:add(key(identity) .. ":lock", true, SHARE_LOCK_TTL) end,
+    unlock = function(identity) dict:delete(key(identity) .. ":lock") end,
+    wait = function(identity, fresh)
+      for _ = 1, SHARE_LOCK_TTL / SHARE_POLL do
+        sleep(SHARE_POLL)
+        local snap = fresh()
+        if snap then return snap end
+        if not dict:get(key(identity) .. ":lock") then return nil end   -- it failed: fetch ourselves
+      end
+    end,
+  }
+end
 
 -- client:credentials_info(): where the keys come from (never the secret).
 function Client:credentials_info()

@@ -282,3 +282,41 @@ describe("nginx credentials over cosockets", function()
     assert.is_true(distinct >= 2, "the worker never re-keyed")
   end)
 end)
+
+describe("nginx workers sharing credentials through the shared dict", function()
+  it("4 workers fetch the ECS role's credentials once, and refresh them once", function()
+    local emu = H.start_emulator()
+    local creds = H.start_credentials_emulator(emu)
+    local nginx = start_nginx(emu, 4, "LIVEPULL_METADATA_ENDPOINT=" .. creds.url .. " ")
+    finally(function() nginx.stop(); creds.stop(); emu.stop() end)
+    creds.config { lifetime = 6 }
+    local function burst(tag)
+      local urls = {}
+      for i = 1, 24 do urls[i] = H.sh_quote(nginx.url .. "/ecs?task=" .. TASK .. "&n=" .. tag .. i) end
+      local p = io.popen("curl -s --no-progress-meter --parallel --parallel-max 8 " .. table.concat(urls, " "))
+      local ok, workers, keys = 0, {}, {}
+      for line in p:read("*a"):gmatch("[^\n]+") do
+        local res = cjson.decode(line)
+        ok = ok + res.ok
+        workers[res.worker] = true
+        keys[res.key] = true
+      end
+      p:close()
+      local nworkers, nkeys = 0, 0
+      for _ in pairs(workers) do nworkers = nworkers + 1 end
+      for _ in pairs(keys) do nkeys = nkeys + 1 end
+      return ok, nworkers, nkeys
+    end
+    local ok, nworkers, nkeys = burst("a")
+    assert.are.equal(24, ok)
+    assert.is_true(nworkers >= 2, "only one worker answered; the case shows nothing")
+    assert.are.equal(1, nkeys)
+    assert.are.equal(1, creds.stats().issued.imds)
+    H.run("sleep 4.5")   -- stale with less than a third of 6 s left
+    ok, nworkers, nkeys = burst("b")
+    assert.are.equal(24, ok)
+    assert.are.equal(1, nkeys)
+    assert.are.equal(2, creds.stats().issued.imds)
+    print(("\n  nginx: %d workers shared one metadata fetch and one refresh"):format(nworkers))
+  end)
+end)

@@ -149,7 +149,26 @@ function P.from_spec(ctx, spec, internal)
   local fetch
   fetch, err = BUILD[spec.type](ctx, spec)
   if not fetch then return nil, err end
-  return { name = spec.type, source = spec.origin, fetch = fetch }
+  return { name = spec.type, source = spec.origin, fetch = fetch, share_key = P.share_key(spec) }
+end
+
+-- What tells two providers' credentials apart, for sharing them between
+-- nginx workers (nil: nothing to share, static keys). No secret in it.
+local IDENTITY = {
+  ram_role_arn = { "access_key_id", "role_arn", "role_session_name", "duration_seconds", "policy", "external_id",
+                   "sts_endpoint", "sts_region" },
+  oidc_role_arn = { "role_arn", "oidc_provider_arn", "oidc_token_file", "role_session_name", "duration_seconds",
+                    "policy", "sts_endpoint", "sts_region" },
+  ecs_ram_role = { "role_name", "metadata_endpoint" },
+  credentials_uri = { "uri" },
+}
+
+function P.share_key(spec)
+  local fields = IDENTITY[spec.type]
+  if not fields or spec.source then return nil end   -- a chained role: each worker alone
+  local parts = { spec.type, spec.origin or "" }
+  for _, name in ipairs(fields) do parts[#parts + 1] = tostring(spec[name] or "") end
+  return table.concat(parts, "\0")
 end
 
 -- credentials = function: called with no arguments; returns a table with

@@ -33,10 +33,45 @@ local function wrap(provider, cause)
     { provider = name, source = provider and provider.source, cause = cause, retryable = cause.retryable == true })
 end
 
+-- When a snapshot fetched at `now` goes stale.
+function R.stale_time(expiration, now)
+  if not expiration then return math.huge end
+  return expiration - math.min(R.MAX_LEAD, (expiration - now) * R.LEAD_FRACTION)
+end
+
+-- A provider's fetch through ctx.share (nginx with shared_dict: the worker
+-- that refreshes shares the snapshot with the others, under a short lock).
+local function shared_fetch(ctx, provider)
+  local share, key = ctx.share, provider.share_key
+  local function fresh()
+    local snap = share.get(key)
+    if snap and ctx.now() < snap.stale_at then return snap end
+  end
+  local snap = fresh()
+  if snap then return snap end
+  if not share.lock(key) then   -- another worker is fetching: wait for its result
+    snap = share.wait(key, fresh)
+    if snap then return snap end
+    if not share.lock(key) then return provider.fetch(ctx) end   -- it gave up: fetch alone
+  end
+  snap = fresh()
+  local err
+  if not snap then
+    snap, err = provider.fetch(ctx)
+    if snap and (not snap.expiration or snap.expiration > ctx.now()) then
+      snap.stale_at = R.stale_time(snap.expiration, ctx.now())
+      share.set(key, snap)
+    end
+  end
+  share.unlock(key)
+  return snap, err
+end
+
 -- One fetch: provider, snapshot or provider, nil, err.
 function R:fetch()
   if self.provider then
-    local snap, err = self.provider.fetch(self.ctx)
+    local fetch = self.ctx.share and self.provider.share_key and shared_fetch or self.provider.fetch
+    local snap, err = fetch(self.ctx, self.provider)
     return self.provider, snap, err
   end
   local p, snap = chain.resolve(self.ctx)
@@ -54,8 +89,7 @@ function R:install(client, snap, now)
   if not ok then return nil, err end
   self.key_id, self.expiration, self.refreshed_at = snap.access_key_id, snap.expiration, now
   self.generation = (self.generation or 0) + 1
-  self.stale_at = snap.expiration
-    and snap.expiration - math.min(R.MAX_LEAD, (snap.expiration - now) * R.LEAD_FRACTION) or math.huge
+  self.stale_at = snap.stale_at or R.stale_time(snap.expiration, now)   -- shared: the fetching worker's
   return true
 end
 
