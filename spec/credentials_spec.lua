@@ -219,6 +219,50 @@ describe("ram_role_arn", function()
   end)
 end)
 
+describe("provider HTTP", function()
+  it("verifies TLS with the client's ca_file, for STS and the credentials URI", function()
+    local certs = H.make_certs()
+    local tls = H.start_credentials_emulator(live, { tls = certs })
+    finally(tls.stop)
+    local sts = role_creds { sts_endpoint = tls.url }
+    local uri = { type = "credentials_uri", uri = tls.url .. "/credentials" }
+    for _, c in ipairs { sts, uri } do
+      local client, err = livepull.new(base { credentials = c, ca_file = certs.ca })
+      assert.is_truthy(client, err and tostring(err))
+      assert.is_table((update(client)))
+      local none
+      none, err = livepull.new(base { credentials = c })   -- the system CAs do not know the spec's CA
+      assert.is_nil(none)
+      assert.are.equal("CredentialsRefreshFailed", err.code)
+      assert.are.equal("transport", err.cause.kind)
+      assert.matches("^TLS", err.cause.code)
+      assert.is_false(err.retryable)
+    end
+  end)
+
+  it("never follows a redirect", function()
+    creds.config { failures = { uri = "redirect" } }
+    local c, err = livepull.new(base { credentials = { type = "credentials_uri", uri = creds.url .. "/credentials" } })
+    assert.is_nil(c)
+    assert.are.equal(302, err.cause.status)
+    assert.are.equal(0, creds.stats().issued.uri)
+  end)
+
+  it("caps an answer at 64 KiB and refuses control characters in a header", function()
+    local status, _, body = core.fetch { url = live.url .. "/_emulator/health" }
+    assert.are.equal(200, status)
+    assert.matches('"ok"', body)
+    live.faults { { kind = "big", bytes = 70000 } }
+    local none, err = core.fetch { url = live.url .. "/" }
+    assert.is_nil(none)
+    assert.are.equal("ResponseTooLarge", err.code)
+    none, err = core.fetch { url = live.url .. "/", headers = { ["x-a"] = "1\r\nx-b: 2" } }
+    assert.is_nil(none)
+    assert.are.equal("InvalidHeader", err.code)
+    live.reset()
+  end)
+end)
+
 describe("oidc_role_arn", function()
   it("sends AssumeRoleWithOIDC unsigned with the token file, re-read at each refresh", function()
     local mine = dir .. "/client-token"

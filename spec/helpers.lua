@@ -124,6 +124,10 @@ function H.start_credentials_emulator(live, opts)
     "--access-key", H.KEY_ID .. ":" .. H.SECRET,
     "--access-key", H.STS_KEY_ID .. ":" .. H.STS_SECRET .. ":" .. H.STS_TOKEN }
   if opts.oidc_token_file then args[#args + 1] = "--oidc-token-file"; args[#args + 1] = opts.oidc_token_file end
+  if opts.tls then
+    args[#args + 1] = "--tls-cert"; args[#args + 1] = opts.tls.cert
+    args[#args + 1] = "--tls-key"; args[#args + 1] = opts.tls.key
+  end
   for i, a in ipairs(args) do args[i] = sh_quote(a) end
   local proc = assert(io.popen("sh -c 'echo $$; exec python3 tools/credentials-emulator \"$@\"' creds "
     .. table.concat(args, " "), "r"))
@@ -131,8 +135,9 @@ function H.start_credentials_emulator(live, opts)
   local line = proc:read("*l") or ""
   local url = assert(line:match("listening on (%S+)"), "the credentials emulator did not start: " .. line)
   local emu = { url = url, pid = pid }
+  local curl_tls = opts.tls and ("--cacert " .. sh_quote(opts.tls.ca) .. " ") or ""
   function emu.control(method, path, body)
-    local cmd = "curl -sS -X " .. method .. " "
+    local cmd = "curl -sS -X " .. method .. " " .. curl_tls
     if body ~= nil then cmd = cmd .. "--data-binary " .. sh_quote(cjson.encode(body)) .. " " end
     return cjson.decode((run(cmd .. sh_quote(url .. path))))
   end

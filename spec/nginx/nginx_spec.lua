@@ -54,6 +54,9 @@ local function start_nginx(emu, workers, extra_env)
       local log = H.run("cat " .. prefix .. "/error.log")
       assert.is_nil(log:find("runtime error", 1, true), log)
       assert.is_nil(log:find("entry thread aborted", 1, true), log)
+      -- nor a credential the credentials emulator issued
+      assert.is_nil(log:find("minted-Secret-", 1, true))
+      assert.is_nil(log:find("CAIS-minted-", 1, true))
     end,
   }
 end

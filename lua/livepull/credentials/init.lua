@@ -132,7 +132,8 @@ end
 -- expiration, refreshed_at }: never the secret or the token.
 function methods.credentials_info(client)
   local state = states[client]
-  if not state then
+  -- closed by close(), or by <close>/__gc, which reach the C method directly
+  if not state or tostring(client):find("(closed)", 1, true) then
     return core.fail(client, core.error("config", "ClientClosed", "this client was closed"))
   end
   return state:info()

@@ -128,6 +128,7 @@ function R:ensure(client)
       self.provider, self.failures, self.retry_at, self.last_error = provider, 0, -math.huge, nil
       return true
     end
+    if err.code == "ClientClosed" then return nil, err end   -- closed (e.g. by <close>): not a provider failure
   end
   self.failures = self.failures + 1
   self.retry_at = now + R.BACKOFF[math.min(self.failures, #R.BACKOFF)]
