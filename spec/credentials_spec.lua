@@ -124,6 +124,20 @@ describe("options", function()
   end)
 end)
 
+describe("the STS endpoint rule", function()
+  it("takes sts_endpoint, else sts[-vpc].<region>.aliyuncs.com, else sts.aliyuncs.com", function()
+    local sts = require "livepull.credentials.sts"
+    local env = { ALIBABA_CLOUD_STS_REGION = "cn-hangzhou", ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED = "TRUE" }
+    local region, vpc = sts.env_region(function(k) return env[k] end)
+    assert.are.same({ "cn-hangzhou", true }, { region, vpc })
+    assert.are.equal("https://sts-vpc.cn-hangzhou.aliyuncs.com", sts.endpoint(nil, region, vpc))
+    assert.are.equal("https://sts.cn-hangzhou.aliyuncs.com", sts.endpoint(nil, region, false))
+    assert.are.equal("https://sts.aliyuncs.com", sts.endpoint(nil, nil, true))   -- VPC needs a region
+    assert.are.equal("https://sts.example.test", sts.endpoint("sts.example.test", region, vpc))
+    assert.are.equal("http://127.0.0.1:8", sts.endpoint("http://127.0.0.1:8/", region, vpc))
+  end)
+end)
+
 describe("credentials_info", function()
   it("shows a static key by its first 6 characters", function()
     local c = assert(livepull.new(base { access_key_id = H.KEY_ID, access_key_secret = H.SECRET }))
@@ -476,6 +490,7 @@ describe("the default chain", function()
     ini_file("[default]\ntype = access_key\naccess_key_id = " .. H.STS_KEY_ID .. "\naccess_key_secret = x\n")
     assert.are.equal("environment", chain(ENV_KEYS).provider)
     assert.are.equal("environment", chain(ENV_KEYS .. oidc_env()).provider)
+    assert.are.equal("environment", chain(ENV_KEYS, ', credentials = "default"').provider)
     local r = chain(oidc_env())
     assert.are.equal("oidc_role_arn", r.provider)
     assert.is_nil(r.source)
