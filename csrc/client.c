@@ -529,10 +529,10 @@ int lp_retry_wait(lua_State *L, lp_client *c, int err_idx, long long n, const lp
   int retryable = lua_toboolean(L, -1);
   lua_getfield(L, err_idx, "code");
   const char *code = lua_tostring(L, -1);
-  int throttled = code && strncmp(code, "Throttling", 10) == 0;
-  int repeatable = !op || op->idempotent || lp_surely_not_processed(code);
-  /* Failures that a new attempt inside the call cannot cure. */
-  int local = code && (strcmp(code, "PacingTimeout") == 0 || strcmp(code, "Interrupted") == 0);
+  const lp_failure_rule *rule = lp_failure_rule_find(code);
+  int throttled = lp_is_throttling(code);
+  int repeatable = !op || op->idempotent || (rule && rule->not_processed);
+  int local = rule && rule->local;   /* a new attempt inside the call cannot cure it */
   lua_getfield(L, err_idx, "kind");
   int answered = lua_tostring(L, -1) && strcmp(lua_tostring(L, -1), "transport") != 0;
   lua_pop(L, 3);   /* the strings were only compared above */

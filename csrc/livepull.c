@@ -142,6 +142,26 @@ static int core_bucket_take(lua_State *L) {
   return 4;
 }
 
+/* core.retry_rule(code [, status]) -> { retryable, not_processed, local,
+ * throttling }: the one retry table (policy.c), for transports that build
+ * their own errors (livepull.resty); a code it does not list is final,
+ * unless the HTTP status is 500, 502, 503 or 504. */
+static int core_retry_rule(lua_State *L) {
+  const char *code = luaL_checkstring(L, 1);
+  long status = (long)luaL_optnumber(L, 2, 0);
+  const lp_failure_rule *r = lp_failure_rule_find(code);
+  lua_createtable(L, 0, 4);
+  lua_pushboolean(L, (r && r->retryable) || lp_status_retryable(status));
+  lua_setfield(L, -2, "retryable");
+  lua_pushboolean(L, r && r->not_processed);
+  lua_setfield(L, -2, "not_processed");
+  lua_pushboolean(L, r && r->local);
+  lua_setfield(L, -2, "local");
+  lua_pushboolean(L, lp_is_throttling(code));
+  lua_setfield(L, -2, "throttling");
+  return 1;
+}
+
 static int core_is_error(lua_State *L) {
   lua_pushboolean(L, lp_error_is(L, 1));
   return 1;
@@ -249,7 +269,7 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"new", lp_client_new}, {"sign", core_sign}, {"is_error", core_is_error},
     {"operations", core_operations}, {"fields", core_fields},
     {"client_methods", core_client_methods}, {"error", core_error},
-    {"bucket_take", core_bucket_take}, {"fail", lp_client_fail},
+    {"bucket_take", core_bucket_take}, {"fail", lp_client_fail}, {"retry_rule", core_retry_rule},
     {"set_credentials", lp_client_set_credentials}, {"fetch", lp_fetch},
     {"fetch_check", lp_fetch_check}, {NULL, NULL},
   };

@@ -12,13 +12,57 @@ double lp_backoff(const lp_retry_policy *p, int attempt, int throttled, double h
   return random01 * ceiling;
 }
 
+/* Every failure code the retry decision knows, once: whether a repeat may
+ * help the caller, whether the failure shows the service did not act (so
+ * even a Create may go again), and whether it is local (a repeat inside
+ * the call cannot cure it). A code not listed is final. HTTP 500/502/503/504
+ * answers are retryable whatever their code (lp_status_retryable). */
+static const lp_failure_rule failure_rules[] = {
+  {"Throttling", 1, 1, 0, 1},   /* Throttling, Throttling.User, Throttling.Api, ... */
+  {"ServiceUnavailable", 1, 0, 0, 0},
+  {"InternalError", 1, 0, 0, 0},
+  {"CouldNotResolveHost", 1, 1, 0, 0},
+  {"CouldNotResolveProxy", 1, 1, 0, 0},
+  {"CouldNotConnect", 1, 1, 0, 0},
+  {"Timeout", 1, 0, 0, 0},
+  {"SendError", 1, 0, 0, 0},
+  {"ReceiveError", 1, 0, 0, 0},
+  {"EmptyReply", 1, 0, 0, 0},
+  {"PartialResponse", 1, 0, 0, 0},
+  {"PacingTimeout", 1, 1, 1, 0},
+  {"Interrupted", 1, 1, 1, 0},
+  {NULL, 0, 0, 0, 0},
+};
+
+const lp_failure_rule *lp_failure_rules(void) { return failure_rules; }
+
+const lp_failure_rule *lp_failure_rule_find(const char *code) {
+  if (!code) return NULL;
+  for (const lp_failure_rule *r = failure_rules; r->code; r++) {
+    size_t n = strlen(r->code);
+    if (strncmp(code, r->code, n) == 0 && (code[n] == '\0' || (r->prefix && code[n] == '.')))
+      return r;
+  }
+  return NULL;
+}
+
 int lp_surely_not_processed(const char *code) {
-  static const char *const codes[] = {"CouldNotResolveHost", "CouldNotResolveProxy", "CouldNotConnect", NULL};
-  if (!code) return 0;
-  if (strncmp(code, "Throttling", 10) == 0) return 1;
-  for (int i = 0; codes[i]; i++)
-    if (strcmp(code, codes[i]) == 0) return 1;
-  return 0;
+  const lp_failure_rule *r = lp_failure_rule_find(code);
+  return r && r->not_processed;
+}
+
+int lp_is_throttling(const char *code) {
+  const lp_failure_rule *r = lp_failure_rule_find(code);
+  return r && r == &failure_rules[0];
+}
+
+int lp_code_retryable(const char *code) {
+  const lp_failure_rule *r = lp_failure_rule_find(code);
+  return r && r->retryable;
+}
+
+int lp_status_retryable(long status) {
+  return status == 500 || status == 502 || status == 503 || status == 504;
 }
 
 void lp_bucket_init(lp_bucket *b, double rate, double burst, double now) {

@@ -15,6 +15,20 @@ typedef struct lp_retry_policy {
  * (seconds, capped at max_delay) when it gave one (hint >= 0). */
 double lp_backoff(const lp_retry_policy *p, int attempt, int throttled, double hint, double random01);
 
+/* One failure code's retry rule (the one table both transports use). */
+typedef struct lp_failure_rule {
+  const char *code;
+  int retryable;       /* repeating the call may help */
+  int not_processed;   /* the service surely did not act: even a Create may go again */
+  int local;           /* found before sending: a repeat inside the call cannot cure it */
+  int prefix;          /* also matches code.<anything> (Throttling.User) */
+} lp_failure_rule;
+
+const lp_failure_rule *lp_failure_rules(void);   /* terminated by code == NULL */
+const lp_failure_rule *lp_failure_rule_find(const char *code);   /* NULL: a final failure */
+int lp_code_retryable(const char *code);
+int lp_status_retryable(long status);   /* HTTP 500, 502, 503, 504 */
+int lp_is_throttling(const char *code);
 /* 1 when a failure shows the request was not acted on (throttled, or never
  * connected), so even a non-idempotent call may be sent again. */
 int lp_surely_not_processed(const char *code);

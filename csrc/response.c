@@ -5,15 +5,13 @@
 #include <string.h>
 
 #include "error.h"
+#include "policy.h"
 #include "redact.h"
 
 #define EXCERPT_BYTES 120   /* of a body that is not the documented JSON */
 
 int lp_api_retryable(const char *code, long status) {
-  if (code && (strncmp(code, "Throttling", 10) == 0 || strcmp(code, "ServiceUnavailable") == 0 ||
-               strcmp(code, "InternalError") == 0))
-    return 1;
-  return status == 500 || status == 502 || status == 503 || status == 504;
+  return lp_code_retryable(code) || lp_status_retryable(status);
 }
 
 /* The body's first bytes, secrets redacted before they are escaped and cut. */

@@ -1,6 +1,7 @@
 /* The libcurl easy handle: options, one exchange, and its failures as
  * stable error codes. */
 #include "session.h"
+#include "policy.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -89,22 +90,24 @@ void lp_session_close(lp_session *s) {
 }
 
 /* Stable names for the libcurl failures a caller may want to tell apart. */
-static const struct { CURLcode rc; const char *code; int retryable; } curl_codes[] = {
-  {CURLE_COULDNT_RESOLVE_HOST, "CouldNotResolveHost", 1},
-  {CURLE_COULDNT_RESOLVE_PROXY, "CouldNotResolveProxy", 1},
-  {CURLE_COULDNT_CONNECT, "CouldNotConnect", 1},
-  {CURLE_OPERATION_TIMEDOUT, "Timeout", 1},
-  {CURLE_SEND_ERROR, "SendError", 1},
-  {CURLE_RECV_ERROR, "ReceiveError", 1},
-  {CURLE_GOT_NOTHING, "EmptyReply", 1},
-  {CURLE_PARTIAL_FILE, "PartialResponse", 1},
-  {CURLE_SSL_CONNECT_ERROR, "TLSConnectError", 0},
-  {CURLE_PEER_FAILED_VERIFICATION, "TLSVerificationFailed", 0},
-  {CURLE_SSL_CACERT_BADFILE, "TLSBadCAFile", 0},
-  {CURLE_SSL_CERTPROBLEM, "TLSCertificateProblem", 0},
-  {CURLE_URL_MALFORMAT, "MalformedURL", 0},
-  {CURLE_UNSUPPORTED_PROTOCOL, "UnsupportedProtocol", 0},
-  {CURLE_OUT_OF_MEMORY, "OutOfMemory", 0},
+/* libcurl's codes as livepull's names; whether each is retryable is the
+ * retry table's word (policy.c). */
+static const struct { CURLcode rc; const char *code; } curl_codes[] = {
+  {CURLE_COULDNT_RESOLVE_HOST, "CouldNotResolveHost"},
+  {CURLE_COULDNT_RESOLVE_PROXY, "CouldNotResolveProxy"},
+  {CURLE_COULDNT_CONNECT, "CouldNotConnect"},
+  {CURLE_OPERATION_TIMEDOUT, "Timeout"},
+  {CURLE_SEND_ERROR, "SendError"},
+  {CURLE_RECV_ERROR, "ReceiveError"},
+  {CURLE_GOT_NOTHING, "EmptyReply"},
+  {CURLE_PARTIAL_FILE, "PartialResponse"},
+  {CURLE_SSL_CONNECT_ERROR, "TLSConnectError"},
+  {CURLE_PEER_FAILED_VERIFICATION, "TLSVerificationFailed"},
+  {CURLE_SSL_CACERT_BADFILE, "TLSBadCAFile"},
+  {CURLE_SSL_CERTPROBLEM, "TLSCertificateProblem"},
+  {CURLE_URL_MALFORMAT, "MalformedURL"},
+  {CURLE_UNSUPPORTED_PROTOCOL, "UnsupportedProtocol"},
+  {CURLE_OUT_OF_MEMORY, "OutOfMemory"},
 };
 
 /* libcurl's messages may quote a proxy URL; its user:password@ becomes ***@. */
@@ -170,13 +173,12 @@ int lp_session_finish(lp_session *s, CURLcode rc, lp_error *err) {
 
 void lp_session_curl_error(CURLcode rc, const char *errbuf, lp_error *err) {
   const char *code = "CurlError";
-  int retryable = 0;
   for (size_t i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
-    if (curl_codes[i].rc == rc) { code = curl_codes[i].code; retryable = curl_codes[i].retryable; }
+    if (curl_codes[i].rc == rc) code = curl_codes[i].code;
   lp_error_set(err, "transport", code, NULL, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
   redact_user_info(err->message, sizeof err->message);
   err->curl_code = (long)rc;
-  err->retryable = retryable;
+  err->retryable = lp_code_retryable(code);
 }
 
 int lp_session_perform(lp_session *s, const char *method, const char *url,

@@ -371,3 +371,24 @@ describe("what an error carries", function()
     if utf8 then assert.truthy(utf8.len(err.message)) end
   end)
 end)
+
+describe("the one retry table", function()
+  local core = require "livepull.core"
+  for _, case in ipairs {
+    { "Throttling.User", true, true, false, true }, { "Throttling", true, true, false, true },
+    { "ServiceUnavailable", true, false, false, false }, { "InternalError", true, false, false, false },
+    { "CouldNotConnect", true, true, false, false }, { "Timeout", true, false, false, false },
+    { "PacingTimeout", true, true, true, false }, { "Interrupted", true, true, true, false },
+    { "TLSVerificationFailed", false, false, false, false }, { "CodeTaskNotExist", false, false, false, false },
+    { "ThrottlingX", false, false, false, false },
+  } do
+    it(case[1] .. " is retryable=" .. tostring(case[2]), function()
+      local r = core.retry_rule(case[1])
+      assert.are.same({ retryable = case[2], not_processed = case[3], ["local"] = case[4], throttling = case[5] }, r)
+    end)
+  end
+  it("an unlisted code with HTTP 502 is retryable", function()
+    assert.is_true(core.retry_rule("BadGateway", 502).retryable)
+    assert.is_false(core.retry_rule("BadGateway", 400).retryable)
+  end)
+end)

@@ -5,6 +5,7 @@ local livepull = require "livepull.safe"
 local plan = require "livepull.plan"
 local core = require "livepull.core"
 local cjson = require "cjson.safe"
+local input = require "livepull.cli.input"
 
 local M = {}
 
@@ -24,23 +25,7 @@ local OWN_FLAGS = {
 local OWN_ORDER = { "allow-restart", "check", "diff", "file", "prune", "recreate" }
 
 -- A list written as a JSON array even when empty (lua-cjson 2.1 writes {} for an empty table).
-local ARRAY = {}
-local function list(t) return setmetatable(t or {}, ARRAY) end
-
--- JSON with sorted keys; scalars through the command's own writer.
-local function to_json(cli, v)
-  if type(v) ~= "table" then return cli.to_json(v) end
-  local out = {}
-  if getmetatable(v) == ARRAY or #v > 0 then
-    for i = 1, #v do out[i] = to_json(cli, v[i]) end
-    return "[" .. table.concat(out, ",") .. "]"
-  end
-  local keys, names = {}, {}
-  for k in pairs(v) do keys[#keys + 1] = k; names[k] = tostring(k) end
-  table.sort(keys, function(a, b) return names[a] < names[b] end)
-  for i, k in ipairs(keys) do out[i] = cli.to_json(names[k]) .. ":" .. to_json(cli, v[k]) end
-  return "{" .. table.concat(out, ",") .. "}"
-end
+local list = require("livepull.cli.json").array
 
 local function error_out(cli, err)
   local out = cli.error_table(err)
@@ -52,7 +37,7 @@ local function error_out(cli, err)
 end
 
 local function fail(cli, io_, err)
-  io_.stderr:write(to_json(cli, error_out(cli, err)), "\n")
+  cli.emit(io_.stderr, error_out(cli, err))
   return err.kind == "usage" and cli.EXIT.usage or cli.EXIT[err.kind] or 1
 end
 
@@ -133,7 +118,7 @@ local function run_one(cli, client, command, params, own, io_)
   if command == "plan" then
     res, err = client:plan(params)
     if not res then return fail(cli, io_, err) end
-    io_.stdout:write(to_json(cli, plan_out(res)), "\n")
+    cli.emit(io_.stdout, plan_out(res))
     return cli.EXIT.ok
   end
   local run = own.check and plan.check or plan.apply
@@ -142,7 +127,7 @@ local function run_one(cli, client, command, params, own, io_)
   local out = plan_out(res.plan)
   out.changed, out.steps, out.result, out.check_mode = res.changed, list(res.steps), res.result, own.check or nil
   if own.diff then out.diff = diff_of(res.plan) end
-  io_.stdout:write(to_json(cli, out), "\n")
+  cli.emit(io_.stdout, out)
   return cli.EXIT.ok
 end
 
@@ -161,7 +146,8 @@ local function read_entries(cli, path, defaults, io_)
   local entries, ids, names = {}, {}, {}
   for i, e in ipairs(decoded) do
     if type(e) ~= "table" or #e > 0 then return nil, cli.usage_error(("--file entry %d is not a JSON object"):format(i)) end
-    local entry = cli.merged(defaults, e)
+    local entry, cerr = input.convert(CREATE, cli.merged(defaults, e))   -- the JSON input rules
+    if not entry then return nil, cerr end
     local where = ("--file entry %d"):format(i)
     if type(entry.Region) ~= "string" then return nil, cli.usage_error(where .. " has no Region and --region is not given") end
     if entry.TaskId ~= nil then
@@ -340,7 +326,7 @@ local function run_file(cli, client, args, own, io_)
     end
   end
   if own.check then summary.check_mode = true end
-  io_.stdout:write(to_json(cli, summary), "\n")
+  cli.emit(io_.stdout, summary)
   return #summary.failed == 0 and cli.EXIT.ok or cli.EXIT.batch
 end
 
@@ -358,14 +344,14 @@ function M.main(argv, io_, cli)
   local params = {}
   if args.flags.params then
     local text, why = cli.read_file(args.flags.params, io_.stdin)
-    local decoded = text and cjson.decode(text)
-    if type(decoded) ~= "table" then
-      return fail(cli, io_, cli.usage_error("--params must name a file holding a JSON object: " ..
-        tostring(why or "not a JSON object")))
-    end
+    if not text then return fail(cli, io_, cli.usage_error("cannot read --params: " .. tostring(why))) end
+    local decoded, derr = input.decode_object(text)
+    if not decoded then return fail(cli, io_, cli.usage_error("--params " .. derr)) end
     params = decoded
   end
-  params = cli.merged(params, args.params)
+  local perr2
+  params, perr2 = input.convert(args.action, cli.merged(params, args.params))   -- the JSON input rules
+  if not params then return fail(cli, io_, perr2) end
   local opts, oerr = cli.client_options(args)
   if not opts then return fail(cli, io_, oerr) end
   local client, cerr = livepull.new(opts)
