@@ -23,7 +23,6 @@ typedef enum {
   OPT_TEXT,         /* a path, URL or name: UTF-8 without control characters */
   OPT_ENDPOINT, OPT_REGION_ID, OPT_ALGORITHM, OPT_NUMBER, OPT_BOOL,
   OPT_FUNCTION,     /* a Lua function: checked here, kept by the client (client.c) */
-  OPT_PROVIDER,     /* read by lua/livepull/credentials: here only its presence */
 } opt_kind;
 
 typedef struct option {
@@ -46,9 +45,7 @@ enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
   O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
   O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_MAX_PACING_WAIT,
-  O_ON_ATTEMPT, O_SHARED_DICT,
-  O_CREDENTIALS, O_PROFILE,
-  O_COUNT
+  O_ON_ATTEMPT, O_SHARED_DICT, O_COUNT
 };
 
 static const option options[O_COUNT + 1] = {
@@ -74,12 +71,20 @@ static const option options[O_COUNT + 1] = {
   [O_MAX_PACING_WAIT] = {"max_pacing_wait", OPT_NUMBER, 0, NULL},
   [O_ON_ATTEMPT] = {"on_attempt", OPT_FUNCTION, 0, NULL},
   [O_SHARED_DICT] = {"shared_dict", OPT_TEXT, 256, NULL},
-  [O_CREDENTIALS] = {"credentials", OPT_PROVIDER, 0, NULL},
-  [O_PROFILE] = {"profile", OPT_PROVIDER, 0, NULL},
   [O_COUNT] = {NULL, 0, 0, NULL},
 };
 
 static const char *const algorithm_names[] = {"ACS3-HMAC-SHA256", "HMAC-SHA1", NULL};
+
+/* The options lua/livepull/credentials reads (where the keys come from): C
+ * only accepts them and notes that one is given, so they are not rows above. */
+static const char *const provider_options[] = {"credentials", "profile", NULL};
+
+static int is_provider_option(const char *name, size_t len) {
+  for (int i = 0; provider_options[i]; i++)
+    if (strlen(provider_options[i]) == len && memcmp(provider_options[i], name, len) == 0) return 1;
+  return 0;
+}
 
 static const option *find_option(const char *name, size_t len) {
   for (const option *o = options; o->name; o++)
@@ -98,8 +103,9 @@ static int check_keys(lua_State *L, int idx, lp_error *err) {
     }
     size_t len;
     const char *key = lua_tolstring(L, -2, &len);
-    if (!find_option(key, len)) {
+    if (!find_option(key, len) && !is_provider_option(key, len)) {
       const char *hint = lp_suggest(key, len, &options[0].name, sizeof(option));
+      if (!hint) hint = lp_suggest(key, len, provider_options, sizeof provider_options[0]);
       lp_excerpt(shown, sizeof shown, key, len, 40);
       lua_pop(L, 2);
       if (hint) return FAIL("UnknownOption", shown, "\"%s\" is not an option; did you mean \"%s\"?", shown, hint);
@@ -420,11 +426,6 @@ static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *er
   if (idx) {
     lua_getfield(L, idx, o->name);   /* a plain table: checked by the caller */
     int t = lua_type(L, -1);
-    if (o->kind == OPT_PROVIDER) {   /* never from the environment: the chain reads it */
-      v->given = t != LUA_TNIL;
-      lua_pop(L, 1);
-      return 0;
-    }
     if (t == LUA_TNIL) {
       lua_pop(L, 1);
     } else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1) && o->env && o->kind != OPT_BOOL &&
@@ -454,7 +455,7 @@ static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *er
       lua_pop(L, 1);
     }
   }
-  if (!v->given && o->env && o->kind != OPT_PROVIDER) {
+  if (!v->given && o->env) {
     v->s = getenv(o->env);
     if (v->s && v->s[0]) { v->len = strlen(v->s); v->given = 1; }
     else v->s = NULL;
@@ -548,7 +549,12 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
     if (stage(L, idx, &options[i], &v[i], err) != 0) return -1;
 
   /* credentials/profile: the keys come later, from a provider (core.set_credentials). */
-  int deferred = v[O_CREDENTIALS].given || v[O_PROFILE].given;
+  int deferred = 0;
+  for (int i = 0; idx && provider_options[i]; i++) {
+    lua_getfield(L, idx, provider_options[i]);
+    deferred |= !lua_isnil(L, -1);
+    lua_pop(L, 1);
+  }
   if (deferred && conflicting_keys(L, idx, err) != 0) return -1;
   if (!deferred && (!v[O_KEY_ID].given || !v[O_SECRET].given))
     return FAIL("MissingCredentials", v[O_KEY_ID].given ? "access_key_secret" : "access_key_id",
