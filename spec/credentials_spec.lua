@@ -543,6 +543,25 @@ describe("the default chain", function()
     assert.truthy(r.message:find("ALIBABA_CLOUD_ECS_METADATA_DISABLED", 1, true), r.message)
   end)
 
+  it("names a hostile profile file's problem and goes on", function()
+    write(home() .. "/.aliyun/config.json", "[1, 2]")
+    ini_file(("x"):rep(1024 * 1024 + 10))
+    local r = chain("ALIBABA_CLOUD_ECS_METADATA_DISABLED=true")
+    assert.are.equal("MissingCredentials", r.code)
+    assert.truthy(r.message:find("cli_profile failed: InvalidConfig: ", 1, true), r.message)
+    assert.truthy(r.message:find("is larger than 1048576 bytes", 1, true), r.message)
+    write(home() .. "/.aliyun/config.json", cjson.encode { current = "x", profiles = {
+      { name = "x", mode = 42 }, { name = 7 }, "junk" } })
+    r = chain("", ', profile = "x"')
+    assert.are.equal("InvalidConfig", r.code)
+    assert.truthy(r.message:find('mode ""', 1, true), r.message)
+    write(home() .. "/.aliyun/config.json", cjson.encode { current = "x", profiles = {
+      { name = "x", mode = "AK", access_key_id = { 1 }, access_key_secret = 5 } } })
+    r = chain("", ', profile = "x"')
+    assert.are.equal("InvalidConfig", r.code)
+    assert.are.equal(nil, r.provider)
+  end)
+
   it("reads the credentials file's section types and ALIBABA_CLOUD_PROFILE", function()
     ini_file(table.concat({
       "; comment", "[default]", "type = access_key", "access_key_id = " .. H.KEY_ID, "access_key_secret = " .. H.SECRET,

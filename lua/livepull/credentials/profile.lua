@@ -73,8 +73,9 @@ P.CLI_MODE_NAMES = "AK, StsToken, RamRoleArn, EcsRamRole, ChainableRamRoleArn, O
 -- nil, config error.
 function P.cli(env, name)
   local path = P.cli_path(env)
-  local text, why = U.read_file(path, MAX_FILE)
-  if not text then return nil, nil, "no file " .. path end
+  local text, why, absent = U.read_file(path, MAX_FILE)
+  if not text and absent then return nil, nil, "no file " .. path end
+  if not text then return nil, U.config_error("profile", why) end
   local doc = cjson.decode(text)
   if type(doc) ~= "table" or type(doc.profiles) ~= "table" then
     return nil, U.config_error("profile", path .. " is not an aliyun CLI configuration (no profiles list)")
@@ -144,8 +145,9 @@ local INI_TYPES = {
 
 function P.ini(env)
   local path = P.ini_path(env)
-  local text = U.read_file(path, MAX_FILE)
-  if not text then return nil, nil, "no file " .. path end
+  local text, why, absent = U.read_file(path, MAX_FILE)
+  if not text and absent then return nil, nil, "no file " .. path end
+  if not text then return nil, U.config_error("credentials", why) end
   local name = U.env_set(env, "ALIBABA_CLOUD_PROFILE") or "default"
   local section = parse_ini(text)[name]
   if not section then

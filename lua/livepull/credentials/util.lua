@@ -87,13 +87,14 @@ function U.nonce()
   return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
 end
 
--- Reads a small file whole (tokens, profiles), or nil, why.
+-- Reads a small file whole (tokens, profiles), or nil, why, absent (true
+-- when it could not be opened, false when it is too large).
 function U.read_file(path, limit)
   local f, err = io.open(path, "rb")
-  if not f then return nil, err end
+  if not f then return nil, err, true end
   local text = f:read(limit + 1) or ""
   f:close()
-  if #text > limit then return nil, ("%s is larger than %d bytes"):format(path, limit) end
+  if #text > limit then return nil, ("%s is larger than %d bytes"):format(path, limit), false end
   return text
 end
 
