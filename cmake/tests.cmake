@@ -10,6 +10,10 @@ if(LIVEPULL_WITH_LUAJIT)
   list(APPEND LIVEPULL_FLAVORS "luajit|luajit|${CMAKE_BINARY_DIR}/luajit|_luajit")
 endif()
 
+# No spec may reach a real instance metadata service: the default chain's
+# ECS step is off, and pointed at a closed loopback port if a spec turns it on.
+set(LIVEPULL_SPEC_ENV "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true;LIVEPULL_METADATA_ENDPOINT=http://127.0.0.1:9")
+
 set(LIVEPULL_ALL_TESTS emulator)
 foreach(flavor ${LIVEPULL_FLAVORS})
   string(REPLACE "|" ";" parts "${flavor}")
@@ -26,7 +30,7 @@ foreach(flavor ${LIVEPULL_FLAVORS})
               --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua --cpath=${cdir}/?.so ${spec}
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(${test} PROPERTIES TIMEOUT 900 ENVIRONMENT
-      "LIVEPULL_BUILD_DIR=${CMAKE_BINARY_DIR};LIVEPULL_LUA_BIN=${interpreter};LIVEPULL_CPATH=${cdir}/?.so")
+      "LIVEPULL_BUILD_DIR=${CMAKE_BINARY_DIR};LIVEPULL_LUA_BIN=${interpreter};LIVEPULL_CPATH=${cdir}/?.so;${LIVEPULL_SPEC_ENV}")
     if(name STREQUAL "packaging_spec")   # each flavor's luarocks make writes build.luarocks/ in the source tree
       set_tests_properties(${test} PROPERTIES RESOURCE_LOCK luarocks_build_dir)
     endif()
@@ -46,7 +50,7 @@ if(LIVEPULL_WITH_LUAJIT)
               --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua --lpath=${CMAKE_SOURCE_DIR}/lua/?/init.lua
               --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua --cpath=${CMAKE_BINARY_DIR}/?.so ${spec}
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-    set_tests_properties(${test} PROPERTIES TIMEOUT 900 ENVIRONMENT "LIVEPULL_BUILD_DIR=${CMAKE_BINARY_DIR}")
+    set_tests_properties(${test} PROPERTIES TIMEOUT 900 ENVIRONMENT "LIVEPULL_BUILD_DIR=${CMAKE_BINARY_DIR};${LIVEPULL_SPEC_ENV}")
     list(APPEND LIVEPULL_ALL_TESTS ${test})
   endforeach()
 endif()

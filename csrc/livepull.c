@@ -6,6 +6,7 @@
 #include "client.h"
 #include "compat.h"
 #include "error.h"
+#include "fetch.h"
 #include "fields.h"
 #include "policy.h"
 #include "redact.h"
@@ -278,7 +279,8 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"operations", core_operations}, {"fields", core_fields},
     {"client_methods", core_client_methods}, {"error", core_error},
     {"bucket_take", core_bucket_take}, {"fail", lp_client_fail}, {"retry_rule", core_retry_rule},
-    {"monotonic", core_monotonic}, {NULL, NULL},
+    {"monotonic", core_monotonic}, {"set_credentials", lp_client_set_credentials}, {"fetch", lp_fetch},
+    {"fetch_check", lp_fetch_check}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

@@ -12,8 +12,10 @@
 -- Cosockets work in rewrite, access, content, ssl and timer contexts; see
 -- the phase table in docs/nginx.md.
 local core = require "livepull.core"
-local safe = require "livepull.safe"
+local credentials = require "livepull.credentials"
 local http = require "livepull.resty.http"
+local semaphore = require "ngx.semaphore"
+local json = require("cjson.safe").new()
 
 local ngx = ngx
 local tcp = ngx.socket.tcp
@@ -33,6 +35,14 @@ local WORKER_BUCKETS_MAX = 1024 -- buckets one worker keeps without a shared dic
 -- clock is host-wide, so the times workers write into one shared dict
 -- (which only spans the workers of one host) compare soundly.
 local clock = core.monotonic
+
+-- Wall-clock seconds, for credential expirations (which are dates).
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+local provider_transport, dict_share   -- defined below the HTTP helpers they use
 
 -- The AccessKeyId a prepared request is signed with (ACS3's Credential=,
 -- or HMAC-SHA1's AccessKeyId query parameter): pacing is per account.
@@ -129,12 +139,17 @@ local function take_slot(store, key, rate, burst, max_wait)
 end
 
 function M.new(config)
-  local client, err = safe.new(config)
+  local transport = provider_transport
+  local dict = type(config) == "table" and type(config.shared_dict) == "string" and ngx.shared[config.shared_dict]
+  if dict then   -- credentials refreshed once for every worker
+    transport = { share = dict_share(dict) }
+    for k, v in pairs(provider_transport) do transport[k] = v end
+  end
+  local client, err = credentials.new(config, true, transport)
   if not client then return nil, err end
   local s = client:settings()
-  -- base_url is scheme://host[:port], host possibly a bracketed IPv6 address
-  local scheme, host, port = s.base_url:match("^(https?)://%[([^%]]+)%]:?(%d*)$")
-  if not scheme then scheme, host, port = s.base_url:match("^(https?)://([^:]+):?(%d*)$") end
+  -- The core gives the endpoint as parts; a cosocket takes an IPv6 host without brackets.
+  local scheme, host, port = s.scheme, s.host:match("^%[(.*)%]$") or s.host, s.port
   local self = setmetatable({
     core = client, settings = s, scheme = scheme, host = host,
     port = tonumber(port) or (scheme == "https" and 443 or 80),
@@ -224,6 +239,104 @@ function Client:exchange(req, stop_at, fresh)
   return status, headers, body
 end
 
+-- The credential providers' HTTP (instance metadata, STS, a credentials
+-- URI) over a cosocket: the same URL rule as core.fetch, its own short
+-- timeouts, no redirects, no keepalive, TLS verified (lua_ssl_trusted_certificate),
+-- the framing and limits of livepull.resty.http, every read within the deadline.
+local PROVIDER_MAX_BYTES = 65536
+local function provider_http(req)
+  local ok, err = core.fetch_check(req.url)
+  if not ok then return nil, err end
+  local scheme, authority = req.url:match("^(https?)://([^/?#]+)")
+  local host, port = authority:match("^%[([^%]]+)%]:?(%d*)$")
+  if not host then host, port = authority:match("^([^:]+):?(%d*)$") end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  local body = req.body or ""
+  local headers = { host = authority, connection = "close" }
+  if req.method ~= "GET" and req.method ~= "POST" then headers["content-length"] = tostring(#body) end
+  for name, value in pairs(req.headers or {}) do
+    if tostring(name):find("[%c:]") or tostring(value):find("%c") then
+      return nil, core.error("config", "InvalidHeader", "a header name or value holds a control character")
+    end
+    headers[name] = value
+  end
+  local stop_at = clock() + req.timeout
+  local function left_ms() return math.max(1, math.ceil((stop_at - clock()) * 1000)) end
+  local sock = tcp()
+  sock:settimeouts(math.min(req.connect_timeout * 1000, left_ms()), left_ms(), left_ms())
+  ok, err = sock:connect(host, port)
+  if not ok then return nil, http.socket_error(err, "connect") end
+  if scheme == "https" then
+    sock:settimeout(left_ms())
+    local raised
+    raised, ok, err = pcall(sock.sslhandshake, sock, nil, host, true)   -- see Client:exchange
+    if not raised then ok, err = nil, ok end
+    if not ok then sock:close(); return nil, http.socket_error(err, "TLS handshake") end
+  end
+  if stop_at <= clock() then sock:close(); return nil, http.socket_error("timeout", "send") end
+  sock:settimeout(left_ms())
+  ok, err = sock:send(http.request_text { method = req.method, url = req.url, headers = headers, body = body })
+  if not ok then sock:close(); return nil, http.socket_error(err, "send") end
+  local r = http.reader(sock, stop_at, clock)
+  local status, answer_headers, budget = http.read_head(r)
+  if not status then sock:close(); return nil, answer_headers end
+  local answer
+  answer, err = http.read_body(r, status, answer_headers, budget, PROVIDER_MAX_BYTES)
+  sock:close()
+  if not answer then return nil, err end
+  return status, answer_headers, answer
+end
+
+-- One refresh per client per worker: the others wait on a semaphore (or,
+-- with more than a minute left, keep signing with the old credentials).
+local REFRESH_WAIT = 15   -- seconds at most
+provider_transport = {
+  http = provider_http, now = now, lazy = true, no_process = true,
+  wait = function(state)
+    state.sem = state.sem or semaphore.new(0)
+    state.waiters = (state.waiters or 0) + 1
+    state.sem:wait(REFRESH_WAIT)
+    state.waiters = state.waiters - 1
+  end,
+  wake = function(state)
+    if state.sem and (state.waiters or 0) > 0 then state.sem:post(state.waiters) end
+  end,
+}
+
+-- With shared_dict, the worker that refreshes stores the snapshot (the
+-- secret lives only there and in each worker's signer) for the others, under
+-- a lock that expires if its holder dies; a waiting worker polls for it.
+local SHARE_LOCK_TTL = 30    -- seconds: longer than any provider fetch
+local SHARE_POLL = 0.05
+dict_share = function(dict)
+  local function key(identity) return "livepull:creds:" .. ngx.md5(identity) end
+  return {
+    get = function(identity)
+      local text = dict:get(key(identity))
+      return text and json.decode(text) or nil
+    end,
+    set = function(identity, snap)
+      local ttl = snap.expiration and math.max(1, snap.expiration - now()) or 0
+      dict:set(key(identity), json.encode(snap), ttl)
+    end,
+    lock = function(identity) return dict:add(key(identity) .. ":lock", true, SHARE_LOCK_TTL) end,
+    unlock = function(identity) dict:delete(key(identity) .. ":lock") end,
+    wait = function(identity, fresh)
+      for _ = 1, SHARE_LOCK_TTL / SHARE_POLL do
+        sleep(SHARE_POLL)
+        local snap = fresh()
+        if snap then return snap end
+        if not dict:get(key(identity) .. ":lock") then return nil end   -- it failed: fetch ourselves
+      end
+    end,
+  }
+end
+
+-- client:credentials_info(): where the keys come from (never the secret).
+function Client:credentials_info()
+  return self.core:credentials_info()
+end
+
 -- The retry loop of the native path, with ngx.sleep. The call is validated
 -- (prepare) before it may take a pacing slot, and signed again after any
 -- wait, so each attempt carries a fresh time and nonce.
@@ -241,9 +354,17 @@ function Client:call(action, params)
       req, err = self.core:prepare(action, params)
       if not req then return nil, err end
     end
+    local generation = credentials.generation(self.core)
     local status, headers, body, terr = self:exchange(req, clock() + self.settings.timeout)
     local res
     if status then res, err = self.core:parse(status, headers, body) else err = terr end
+    -- parse scrubs the client's current STS token from a SignatureDoesNotMatch
+    -- message (it quotes the string to sign); after a refresh in another light
+    -- thread the request carried the previous token, so the quote goes whole.
+    if err and err.code == "SignatureDoesNotMatch" and credentials.generation(self.core) ~= generation then
+      err.message = "the signature does not match (the service's string to sign is withheld: the credentials "
+        .. "were refreshed during the call)"
+    end
     if res then return res end
     err.attempts = attempt
     local delay = self.core:backoff(err, attempt, headers, action)

@@ -16,7 +16,12 @@ local function abspath(p) return (H.run("realpath " .. H.sh_quote(p)):gsub("%s+$
 function N.start_nginx(conf, opts)
   local prefix = H.tmpdir()
   H.run("chmod 755 " .. prefix .. " && mkdir -p " .. prefix .. "/tmp")
-  if opts.ca_file then H.run("chmod 644 " .. H.sh_quote(opts.ca_file)) end
+  -- Workers (nobody) read the CA too: with an init_worker_by_lua block the
+  -- Lua module loads lua_ssl_trusted_certificate in each worker.
+  if opts.ca_file then
+    H.run("chmod 644 " .. H.sh_quote(opts.ca_file) .. " && chmod 755 " ..
+          H.sh_quote((opts.ca_file:gsub("/[^/]*$", ""))))
+  end
   local port = H.closed_port()
   local src = abspath(".")
   local vars = {
@@ -31,8 +36,8 @@ function N.start_nginx(conf, opts)
   f = assert(io.open(prefix .. "/nginx.conf", "w"))
   f:write(text)
   f:close()
-  local env = ("ALIBABA_CLOUD_ACCESS_KEY_ID=%s ALIBABA_CLOUD_ACCESS_KEY_SECRET=%s LIVEPULL_ENDPOINT=%s %s ")
-    :format(H.KEY_ID, H.SECRET, opts.endpoint or "http://127.0.0.1:9", opts.preload or "")
+  local env = ("ALIBABA_CLOUD_ACCESS_KEY_ID=%s ALIBABA_CLOUD_ACCESS_KEY_SECRET=%s LIVEPULL_ENDPOINT=%s %s %s ")
+    :format(H.KEY_ID, H.SECRET, opts.endpoint or "http://127.0.0.1:9", opts.preload or "", opts.env or "")
   -- Output to a file: the daemon would otherwise hold our pipe open forever.
   local _, ok = H.run(env .. "nginx -p " .. prefix .. " -c " .. prefix .. "/nginx.conf -e " .. prefix ..
     "/error.log >" .. prefix .. "/start.log 2>&1")
@@ -53,6 +58,9 @@ function N.start_nginx(conf, opts)
       local log = H.run("cat " .. prefix .. "/error.log")
       assert.is_nil(log:find("runtime error", 1, true), log)
       assert.is_nil(log:find("entry thread aborted", 1, true), log)
+      -- nor a credential the credentials emulator issued
+      assert.is_nil(log:find("minted-Secret-", 1, true))
+      assert.is_nil(log:find("CAIS-minted-", 1, true))
     end,
   }
 end
