@@ -103,6 +103,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+    # socketserver's backlog of 5 drops the SYNs of a burst of new connections,
+    # which then arrive a second late and bunch up with the paced ones.
+    request_queue_size = 128
 
 
 def main():

@@ -224,7 +224,7 @@ memory_rows[#memory_rows + 1] = new_row {
   argv = measure(runtimes[1], "memory", "many", opts.endpoint, size.many[1], size.many[2]),
 }
 
--- Batches: 40 updates through update_many at the default pacing (10/s, burst
+-- Batches: 40 updates through update_many (and the command's --batch) at the default pacing (10/s, burst
 -- 10), against bench/paced_server.py (a token bucket of 10/s with a burst of
 -- 10, answering after the round trip) and against the emulator's strict
 -- sliding second. The floor is what the quota allows: the burst at once,
@@ -237,6 +237,10 @@ if opts.paced then
     batch_rows[#batch_rows + 1] = { name = ("update_many, token-bucket server, round trip %.2f s"):format(delay),
                                     delay = delay, server = "paced", target = 1.1 }
   end
+end
+if opts.paced then
+  batch_rows[#batch_rows + 1] = { name = "livepull update --batch FILE, token-bucket server, round trip 0.30 s",
+                                  delay = 0.3, server = "paced", target = 1.1, cli = true }
 end
 if opts.emulator then
   batch_rows[#batch_rows + 1] = { name = "update_many, emulator --qps 10 (sliding second), round trip 0.30 s",
@@ -252,6 +256,27 @@ local function curl_json(method, url, body)
   return cjson.decode(out)
 end
 
+-- The command's --batch over a file of the same 40 updates, timed from outside.
+local function cli_batch(endpoint)
+  local path = opts.bin .. "/batch.jsonl"
+  local lines = {}
+  for i = 1, BATCH.items do lines[i] = cjson.encode(W.params) end
+  write_file(path, table.concat(lines, "\n") .. "\n")
+  local cmd = ("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=%s lua5.4 bin/livepull update --endpoint %s " ..
+               "--access-key-id %s --access-key-secret %s --batch %s > %s"):format(
+    quote(opts.build .. "/?.so;;"), quote(endpoint), quote(W.access_key_id), quote(W.access_key_secret),
+    quote(path), quote(opts.bin .. "/batch.out"))
+  local t0 = monotime()
+  local ok = os.execute(cmd)
+  local seconds = monotime() - t0
+  local failed_lines = 0
+  for line in io.lines(opts.bin .. "/batch.out") do
+    if not cjson.decode(line).ok then failed_lines = failed_lines + 1 end
+  end
+  if not ok and failed_lines == 0 then error("livepull --batch failed", 0) end
+  return { seconds = seconds, failed = failed_lines }
+end
+
 -- One run of a batch row: the server set up, the batch timed, its throttling counted.
 local function batch_sample(row)
   if row.server == "paced" then
@@ -261,8 +286,13 @@ local function batch_sample(row)
     curl_json("POST", opts.emulator .. "/_emulator/faults",
               { faults = { { kind = "delay", seconds = row.delay, count = 1000 } } })
   end
-  local res = run(measure(runtimes[1], "batch", "update", row.server == "paced" and opts.paced or opts.emulator,
-                          BATCH.items))
+  local endpoint = row.server == "paced" and opts.paced or opts.emulator
+  local res
+  if row.cli then
+    res = cli_batch(endpoint)
+  else
+    res = run(measure(runtimes[1], "batch", "update", endpoint, BATCH.items))
+  end
   local throttled, in_flight = 0, nil
   if row.server == "paced" then
     local stats = curl_json("GET", opts.paced .. "/_stats")

@@ -157,13 +157,14 @@ int lp_client_new(lua_State *L) {
     lua_setfield(L, -2, "on_attempt");
   }
   lp_setuservalue(L, -2);
-  if (lp_signer_init(&c->signer, c->cfg.algorithm, c->cfg.access_key_secret) != 0) {
+  if (c->cfg.access_key_secret &&   /* NULL: a provider keys it later (core.set_credentials) */
+      lp_signer_init(&c->signer, c->cfg.algorithm, c->cfg.access_key_secret) != 0) {
     lp_client_release(c);
     lp_error_set(&err, "config", "CryptoInitFailed", NULL, "OpenSSL could not set up the HMAC");
     return lp_fail_with(L, safe, &err);
   }
   /* The keyed HMAC is all signing needs: the secret itself goes now. */
-  OPENSSL_cleanse(c->cfg.access_key_secret, strlen(c->cfg.access_key_secret));
+  if (c->cfg.access_key_secret) OPENSSL_cleanse(c->cfg.access_key_secret, strlen(c->cfg.access_key_secret));
   free(c->cfg.access_key_secret);
   c->cfg.access_key_secret = NULL;
   c->nonce_used = sizeof c->nonce_pool;   /* empty: filled at the first request */
@@ -314,6 +315,10 @@ static int next_nonce(lp_client *c, char out[33]) {
 int lp_call_sign(lp_client *c, lp_call *k, const lp_operation *op, const char *nonce,
                         const char *timestamp, long long now, lp_error *err) {
   char nonce_buf[33], time_buf[LP_TIME_LEN + 1];
+  if (!c->cfg.access_key_id) {
+    lp_error_set(err, "config", "MissingCredentials", NULL, "this client has no credentials yet");
+    return -1;
+  }
   k->req.nparams = k->validated_params;   /* drop what an earlier V1 signature added */
   k->req.arena.len = k->validated_len;
   if (!nonce) {
@@ -783,10 +788,51 @@ static int client_tostring(lua_State *L) {
     /* Only the first four characters of the key ID: enough to tell keys apart. */
     char text[1200];
     snprintf(text, sizeof text, "livepull.client (%s, key %.4s****, %s)", c->cfg.base_url,
-             c->cfg.access_key_id,
+             c->cfg.access_key_id ? c->cfg.access_key_id : "",
              c->cfg.algorithm == LP_ALG_HMAC_SHA1 ? "HMAC-SHA1" : "ACS3-HMAC-SHA256");
     lua_pushstring(L, text);
   }
+  return 1;
+}
+
+/* core.set_credentials(client, id, secret [, token]) -> true | nil, err:
+ * re-keys a live client with a provider's credentials as one snapshot
+ * (the old key material wiped). Not a method: callers are the credentials
+ * module, never user code. */
+int lp_client_set_credentials(lua_State *L) {
+  lp_client *c = lp_check_client(L);
+  size_t n[3] = {0, 0, 0};
+  const char *names[3] = {"access_key_id", "access_key_secret", "security_token"};
+  const char *v[3] = {luaL_checklstring(L, 2, &n[0]), luaL_checklstring(L, 3, &n[1]),
+                      luaL_optlstring(L, 4, NULL, &n[2])};
+  lp_error err;
+  lp_signer next;
+  char *id = NULL, *token = NULL;
+  if (c->released) {
+    lp_error_set(&err, "config", "ClientClosed", NULL, "this client was closed");
+    return lp_fail_with(L, 1, &err);
+  }
+  for (int i = 0; i < 3; i++)
+    if (v[i] && lp_config_check_credential(names[i], v[i], n[i], &err) != 0) return lp_fail_with(L, 1, &err);
+  if (lp_signer_init(&next, c->cfg.algorithm, v[1]) != 0 || !(id = calloc(1, n[0] + 1)) ||
+      (v[2] && !(token = calloc(1, n[2] + 1)))) {
+    free(id);
+    lp_signer_free(&next);
+    lp_error_set(&err, "config", "CryptoInitFailed", NULL, "could not set up the HMAC for new credentials");
+    return lp_fail_with(L, 1, &err);
+  }
+  memcpy(id, v[0], n[0]);
+  if (token) memcpy(token, v[2], n[2]);
+  lp_signer_free(&c->signer);
+  char **old[2] = {&c->cfg.access_key_id, &c->cfg.security_token};
+  for (int i = 0; i < 2; i++) {
+    if (*old[i]) OPENSSL_cleanse(*old[i], strlen(*old[i]));
+    free(*old[i]);
+  }
+  c->signer = next;
+  c->cfg.access_key_id = id;
+  c->cfg.security_token = token;
+  lua_pushboolean(L, 1);
   return 1;
 }
 

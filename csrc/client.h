@@ -16,6 +16,7 @@ struct lp_signed;
 void lp_push_headers(lua_State *L, const struct lp_signed *sig);
 
 int lp_client_fail(lua_State *L);   /* core.fail(client, err) */
+int lp_client_set_credentials(lua_State *L);   /* core.set_credentials(client, id, secret [, token]) */
 
 /* Raises the error table on the top of the stack, or returns nil, err. */
 int lp_fail(lua_State *L, int safe);

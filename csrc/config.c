@@ -77,6 +77,16 @@ static const option options[O_COUNT + 1] = {
 
 static const char *const algorithm_names[] = {"ACS3-HMAC-SHA256", "HMAC-SHA1", NULL};
 
+/* The options lua/livepull/credentials reads (where the keys come from): C
+ * only accepts them and notes that one is given, so they are not rows above. */
+static const char *const provider_options[] = {"credentials", "profile", NULL};
+
+static int is_provider_option(const char *name, size_t len) {
+  for (int i = 0; provider_options[i]; i++)
+    if (strlen(provider_options[i]) == len && memcmp(provider_options[i], name, len) == 0) return 1;
+  return 0;
+}
+
 static const option *find_option(const char *name, size_t len) {
   for (const option *o = options; o->name; o++)
     if (strlen(o->name) == len && memcmp(o->name, name, len) == 0) return o;
@@ -94,8 +104,9 @@ static int check_keys(lua_State *L, int idx, lp_error *err) {
     }
     size_t len;
     const char *key = lua_tolstring(L, -2, &len);
-    if (!find_option(key, len)) {
+    if (!find_option(key, len) && !is_provider_option(key, len)) {
       const char *hint = lp_suggest(key, len, &options[0].name, sizeof(option));
+      if (!hint) hint = lp_suggest(key, len, provider_options, sizeof provider_options[0]);
       lp_excerpt(shown, sizeof shown, key, len, 40);
       lua_pop(L, 2);
       if (hint) return FAIL("UnknownOption", shown, "\"%s\" is not an option; did you mean \"%s\"?", shown, hint);
@@ -384,6 +395,33 @@ void lp_config_secrets(const lp_config *cfg, lp_secrets *out) {
   lp_secrets_add(out, p.password, p.password_len);
 }
 
+/* The byte rules of a text option (length, UTF-8, no control characters;
+ * credentials printable ASCII without spaces, never empty). */
+static int check_text(const option *o, const char *s, size_t len, lp_error *err) {
+  if (o->max_len && len > o->max_len)
+    return FAIL("InvalidConfig", o->name, "%s must be at most %zu bytes long", o->name, o->max_len);
+  size_t chars;
+  if (!lp_utf8_check(s, len, &chars))
+    return FAIL("InvalidConfig", o->name, "%s must be valid UTF-8 without NUL bytes", o->name);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (o->kind == OPT_CREDENTIAL && (c <= 0x20 || c >= 0x7F))
+      return FAIL("InvalidConfig", o->name,
+                  "%s must be printable ASCII without spaces (check for a stray newline or quote)", o->name);
+    if (c < 0x20 || c == 0x7F)
+      return FAIL("InvalidConfig", o->name, "%s must not contain control characters", o->name);
+  }
+  if (len == 0 && o->kind != OPT_TEXT)
+    return FAIL("InvalidConfig", o->name, "%s must not be empty", o->name);
+  return 0;
+}
+
+int lp_config_check_credential(const char *name, const char *s, size_t len, lp_error *err) {
+  const option *o = find_option(name, strlen(name));
+  if (!o || o->kind != OPT_CREDENTIAL) return FAIL("InvalidConfig", name, "%s is not a credential", name);
+  return check_text(o, s, len, err);
+}
+
 static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *err) {
   memset(v, 0, sizeof *v);
   if (idx) {
@@ -424,22 +462,7 @@ static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *er
     else v->s = NULL;
   }
   if (!v->given || !v->s) return 0;
-  if (o->max_len && v->len > o->max_len)
-    return FAIL("InvalidConfig", o->name, "%s must be at most %zu bytes long", o->name, o->max_len);
-  size_t chars;
-  if (!lp_utf8_check(v->s, v->len, &chars))
-    return FAIL("InvalidConfig", o->name, "%s must be valid UTF-8 without NUL bytes", o->name);
-  for (size_t i = 0; i < v->len; i++) {
-    unsigned char c = (unsigned char)v->s[i];
-    if (o->kind == OPT_CREDENTIAL && (c <= 0x20 || c >= 0x7F))
-      return FAIL("InvalidConfig", o->name,
-                  "%s must be printable ASCII without spaces (check for a stray newline or quote)", o->name);
-    if (c < 0x20 || c == 0x7F)
-      return FAIL("InvalidConfig", o->name, "%s must not contain control characters", o->name);
-  }
-  if (v->len == 0 && o->kind != OPT_TEXT)
-    return FAIL("InvalidConfig", o->name, "%s must not be empty", o->name);
-  return 0;
+  return check_text(o, v->s, v->len, err);
 }
 
 static char *dup_n(const char *s, size_t n) {
@@ -495,6 +518,21 @@ static int check_numbers(const staged *v, double *out, lp_error *err) {
   return 0;
 }
 
+/* credentials or profile with access_key_* in the same table: which wins
+ * would be a guess, so neither does. */
+static int conflicting_keys(lua_State *L, int idx, lp_error *err) {
+  static const char *const keys[] = {"access_key_id", "access_key_secret", "security_token"};
+  for (size_t i = 0; idx && i < sizeof keys / sizeof keys[0]; i++) {
+    lua_getfield(L, idx, keys[i]);
+    int given = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (given)
+      return FAIL("InvalidConfig", keys[i], "%s cannot be given with credentials or profile: "
+                  "give one way to get the keys", keys[i]);
+  }
+  return 0;
+}
+
 int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, lp_error *err) {
   staged v[O_COUNT];
   if (!lua_isnoneornil(L, idx)) {
@@ -511,7 +549,15 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   for (int i = 0; i < O_COUNT; i++)
     if (stage(L, idx, &options[i], &v[i], err) != 0) return -1;
 
-  if (!v[O_KEY_ID].given || !v[O_SECRET].given)
+  /* credentials/profile: the keys come later, from a provider (core.set_credentials). */
+  int deferred = 0;
+  for (int i = 0; idx && provider_options[i]; i++) {
+    lua_getfield(L, idx, provider_options[i]);
+    deferred |= !lua_isnil(L, -1);
+    lua_pop(L, 1);
+  }
+  if (deferred && conflicting_keys(L, idx, err) != 0) return -1;
+  if (!deferred && (!v[O_KEY_ID].given || !v[O_SECRET].given))
     return FAIL("MissingCredentials", v[O_KEY_ID].given ? "access_key_secret" : "access_key_id",
                 "no credentials: set access_key_id and access_key_secret, or the environment "
                 "variables ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET");
@@ -559,9 +605,9 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   snprintf(base, sizeof base, "%s://%.*s", scheme, (int)auth_len, auth);
 
   struct { char **dst; const char *src; size_t len; } copies[] = {
-    {&cfg->access_key_id, v[O_KEY_ID].s, v[O_KEY_ID].len},
-    {&cfg->access_key_secret, v[O_SECRET].s, v[O_SECRET].len},
-    {&cfg->security_token, v[O_TOKEN].s, v[O_TOKEN].len},
+    {&cfg->access_key_id, deferred ? NULL : v[O_KEY_ID].s, v[O_KEY_ID].len},
+    {&cfg->access_key_secret, deferred ? NULL : v[O_SECRET].s, v[O_SECRET].len},
+    {&cfg->security_token, deferred ? NULL : v[O_TOKEN].s, v[O_TOKEN].len},
     {&cfg->region_id, v[O_REGION_ID].s, v[O_REGION_ID].len},
     {&cfg->ca_file, v[O_CA_FILE].s, v[O_CA_FILE].len},
     {&cfg->ca_path, v[O_CA_PATH].s, v[O_CA_PATH].len},
@@ -591,7 +637,7 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   return 0;
 }
 
-/* core.options(): { {name, type, default, env, rule, choices}... } from the
+/* core.options(): { {name, type, default, env, rule, choices, read_by}... } from the
  * option table, for the docs spec, the man page and shell completion. */
 int lp_config_options(lua_State *L) {
   static const char *const type_names[] = {
@@ -629,6 +675,16 @@ int lp_config_options(lua_State *L) {
     }
     lua_setfield(L, -2, "default");
     lua_rawseti(L, -2, i + 1);
+  }
+  for (int i = 0; provider_options[i]; i++) {   /* accepted here, read by lua/livepull/credentials */
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, provider_options[i]);
+    lua_setfield(L, -2, "name");
+    lua_pushliteral(L, "any");
+    lua_setfield(L, -2, "type");
+    lua_pushliteral(L, "livepull.credentials");
+    lua_setfield(L, -2, "read_by");
+    lua_rawseti(L, -2, O_COUNT + i + 1);
   }
   return 1;
 }

@@ -30,6 +30,10 @@ typedef struct lp_config {
  * by cfg. 0 ok, -1 err set (kind "config"). */
 int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, lp_error *err);
 void lp_config_free(lp_config *cfg);
+/* The rule config applies to the option `name` (access_key_id,
+ * access_key_secret or security_token), for keys a provider fetched.
+ * 0 ok, -1 err set. */
+int lp_config_check_credential(const char *name, const char *s, size_t len, lp_error *err);
 
 /* core.options(): the declared options with type, default, env and choices. */
 int lp_config_options(lua_State *L);

@@ -10,6 +10,7 @@
 #include "compat.h"
 #include "config.h"
 #include "error.h"
+#include "fetch.h"
 #include "fields.h"
 #include "policy.h"
 #include "redact.h"
@@ -151,6 +152,15 @@ static int core_bucket_take(lua_State *L) {
 static int core_isatty(lua_State *L) {
   lua_Integer fd = luaL_checkinteger(L, 1);
   lua_pushboolean(L, fd >= 0 && fd <= INT_MAX && isatty((int)fd) == 1);
+  return 1;
+}
+
+/* core.monotonic(): seconds on CLOCK_MONOTONIC, for pacing state kept
+ * outside the C core. That clock is one per host, so times taken by
+ * different processes of one host (the nginx workers sharing a
+ * lua_shared_dict) compare soundly, and a wall-clock step never moves it. */
+static int core_monotonic(lua_State *L) {
+  lua_pushnumber(L, lp_monotonic());
   return 1;
 }
 
@@ -300,7 +310,9 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"operations", core_operations}, {"fields", core_fields}, {"options", lp_config_options},
     {"client_methods", core_client_methods}, {"error", core_error},
     {"bucket_take", core_bucket_take}, {"fail", lp_client_fail}, {"retry_rule", core_retry_rule},
-    {"isatty", core_isatty}, {"sigint_interrupts", core_sigint_interrupts}, {NULL, NULL},
+    {"monotonic", core_monotonic}, {"set_credentials", lp_client_set_credentials}, {"fetch", lp_fetch},
+    {"fetch_check", lp_fetch_check}, {"isatty", core_isatty}, {"sigint_interrupts", core_sigint_interrupts},
+    {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

@@ -148,10 +148,20 @@ static void record(lua_State *L, run *r, int item, int ok) {
     lua_pushinteger(L, item);
     if (ok) { lua_pushvalue(L, -3); lua_pushnil(L); }
     else { lua_pushnil(L); lua_pushvalue(L, -4); }
-    /* Documented: an error raised by on_result is dropped; false stops. */
-    if (lua_pcall(L, 3, 1, 0) == 0 && lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1) &&
-        !r->stop_code)
+    int in_flight = 0;   /* admitted and not finished: sent, or waiting for a slot or a retry */
+    for (int i = 0; i < MANY_MAX_SLOTS; i++) in_flight += r->m->slots[i].state != SLOT_FREE;
+    lua_pushinteger(L, in_flight);
+    /* Documented: an error raised by on_result is dropped; false stops.
+     * lua's Ctrl-C arrives as an "interrupted!" error raised in whatever Lua
+     * code runs next, often on_result: it stops the batch, not only the hook. */
+    int rc = lua_pcall(L, 4, 1, 0);
+    if (!r->stop_code && rc == 0 && lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
       r->stop_code = "Cancelled";
+    if (!r->stop_code && rc != 0 && lua_type(L, -1) == LUA_TSTRING) {
+      size_t n;
+      const char *e = lua_tolstring(L, -1, &n);
+      if (n >= 12 && strcmp(e + n - 12, "interrupted!") == 0) r->stop_code = "Interrupted";
+    }
     lua_pop(L, 1);
   }
   lua_pop(L, 1);

@@ -80,8 +80,11 @@ int lp_bucket_reserve(lp_bucket *b, double now, double max_wait, double *wait) {
     if (b->tokens > b->burst) b->tokens = b->burst;
     b->last = now;
   }
-  /* The token may be one not yet refilled: it is reserved for later. */
-  *wait = b->tokens >= 1 ? 0 : (1 - b->tokens) / b->rate;
+  /* The token may be one not yet refilled: it is reserved for later, and
+   * used a margin after it is whole (a server counts arrivals, and a request
+   * on a kept-alive connection arrives sooner than one of the burst that had
+   * to connect first: without it, the first paced one can look early). */
+  *wait = b->tokens >= 1 ? 0 : (1 - b->tokens) / b->rate + LP_PACING_MARGIN;
   if (*wait > max_wait) return -1;   /* not taken: the slot stays for others */
   b->tokens -= 1;
   return 0;

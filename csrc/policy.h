@@ -38,6 +38,9 @@ typedef struct lp_bucket {
   double rate, burst, tokens, last;
 } lp_bucket;
 
+/* Seconds a paced request waits past the moment its token is whole. */
+#define LP_PACING_MARGIN 0.005
+
 void lp_bucket_init(lp_bucket *b, double rate, double burst, double now);
 /* Reserves one token when the wait for it is at most max_wait seconds:
  * returns 0 with *wait the seconds to wait before using it (0 when one was

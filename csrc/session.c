@@ -167,14 +167,18 @@ int lp_session_finish(lp_session *s, CURLcode rc, lp_error *err) {
     lp_error_set(err, "transport", "OutOfMemory", NULL, "out of memory while reading the response");
     return -1;
   }
+  lp_session_curl_error(rc, s->errbuf, err);
+  return -1;
+}
+
+void lp_session_curl_error(CURLcode rc, const char *errbuf, lp_error *err) {
   const char *code = "CurlError";
   for (size_t i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
     if (curl_codes[i].rc == rc) code = curl_codes[i].code;
-  lp_error_set(err, "transport", code, NULL, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+  lp_error_set(err, "transport", code, NULL, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
   redact_user_info(err->message, sizeof err->message);
   err->curl_code = (long)rc;
   err->retryable = lp_code_retryable(code);
-  return -1;
 }
 
 int lp_session_perform(lp_session *s, const char *method, const char *url,

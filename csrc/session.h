@@ -35,4 +35,8 @@ int lp_session_finish(lp_session *s, CURLcode rc, lp_error *err);
 int lp_session_perform(lp_session *s, const char *method, const char *url,
                        struct curl_slist *headers, lp_error *err);
 
+/* A failed transfer's transport error: a stable code, libcurl's message
+ * (errbuf, else its text for rc) with any user:password@ redacted. */
+void lp_session_curl_error(CURLcode rc, const char *errbuf, lp_error *err);
+
 #endif

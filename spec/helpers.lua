@@ -148,6 +148,43 @@ function H.start_emulator(opts)
   return emu
 end
 
+-- Starts tools/credentials-emulator (STS, instance metadata, credentials
+-- URI) registering what it issues with `live` (an emulator from
+-- start_emulator); returns { url, stop, config = fn, stats = fn, reset = fn }.
+-- Its secrets start "minted-Secret-", its tokens "CAIS-minted-" (grep targets).
+function H.start_credentials_emulator(live, opts)
+  opts = opts or {}
+  local args = { "--port", "0", "--live", live.url, "--log", H.log_file(),
+    "--access-key", H.KEY_ID .. ":" .. H.SECRET,
+    "--access-key", H.STS_KEY_ID .. ":" .. H.STS_SECRET .. ":" .. H.STS_TOKEN }
+  if opts.oidc_token_file then args[#args + 1] = "--oidc-token-file"; args[#args + 1] = opts.oidc_token_file end
+  if opts.tls then
+    args[#args + 1] = "--tls-cert"; args[#args + 1] = opts.tls.cert
+    args[#args + 1] = "--tls-key"; args[#args + 1] = opts.tls.key
+  end
+  for i, a in ipairs(args) do args[i] = sh_quote(a) end
+  local proc = assert(io.popen("sh -c 'echo $$; exec python3 tools/credentials-emulator \"$@\"' creds "
+    .. table.concat(args, " "), "r"))
+  local pid = assert(tonumber(proc:read("*l")))
+  local line = proc:read("*l") or ""
+  local url = assert(line:match("listening on (%S+)"), "the credentials emulator did not start: " .. line)
+  local emu = { url = url, pid = pid }
+  local curl_tls = opts.tls and ("--cacert " .. sh_quote(opts.tls.ca) .. " ") or ""
+  function emu.control(method, path, body)
+    local cmd = "curl -sS -X " .. method .. " " .. curl_tls
+    if body ~= nil then cmd = cmd .. "--data-binary " .. sh_quote(cjson.encode(body)) .. " " end
+    return cjson.decode((run(cmd .. sh_quote(url .. path))))
+  end
+  function emu.config(settings) return emu.control("POST", "/_creds/config", settings) end
+  function emu.stats() return emu.control("GET", "/_creds/stats") end
+  function emu.reset() return emu.control("POST", "/_creds/reset") end
+  function emu.stop()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    proc:close()
+  end
+  return emu
+end
+
 -- A port nothing listens on: bind, note the port, close.
 function H.closed_port()
   local out = run([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()']])

@@ -100,7 +100,7 @@ describe("pacing values", function()
     assert.are.equal(0, c:pace())
     local slot, wait = c:pace()
     assert.is_nil(slot)
-    assert.is_true(wait > 1.5 and wait <= 2)
+    assert.is_true(wait > 1.5 and wait <= 2.01)
     assert.are.equal(1, c:settings().max_pacing_wait)
   end)
 

@@ -33,6 +33,13 @@ describe("packaging", function()
     local out, ran = H.run(env .. LUA .. " -e " .. H.sh_quote(script) .. " 2>&1")
     assert.is_true(ran, out)
     assert.are.equal(require("livepull").version .. " " .. tree .. "/lib/lua/" .. V .. "/livepull/core.so GET", out)
+    -- Every Lua file of the source tree is installed, readable by others
+    -- (nginx workers run as nobody), livepull.resty.http among them.
+    local lmod = tree .. "/share/lua/" .. V
+    local wanted = H.run("cd lua && find livepull -name '*.lua' | sort")
+    assert.truthy(wanted:find("livepull/resty/http.lua", 1, true))
+    assert.are.equal(wanted, H.run("cd " .. H.sh_quote(lmod) .. " && find livepull -name '*.lua' | sort"))
+    assert.are.equal("", H.run("find " .. H.sh_quote(lmod) .. " -name '*.lua' ! -perm -o=r"))
     H.run("rm -rf " .. H.sh_quote(tree))
   end)
 end)

@@ -74,7 +74,8 @@ describe("the installed command's start", function()
     -- Every run uses the core, the safe module, the command and its input
     -- rules and JSON writer; nothing else is loaded unless asked for.
     local ALWAYS = { "cjson.safe", "livepull.cli", "livepull.cli.input", "livepull.cli.json", "livepull.cli.output",
-      "livepull.cli.redact", "livepull.core", "livepull.module", "livepull.safe" }
+      "livepull.cli.redact", "livepull.core", "livepull.credentials", "livepull.credentials.refresh",
+      "livepull.credentials.util", "livepull.module", "livepull.safe" }
     local always = table.concat(ALWAYS, ",")
     assert.are.equal(always, loaded(update_args()))
     assert.are.equal(always, loaded("--version"))

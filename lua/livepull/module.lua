@@ -2,6 +2,7 @@
 -- points: require "livepull" raises error tables, require "livepull.safe"
 -- returns nil, err instead (the mode is kept in each client).
 local core = require "livepull.core"
+local credentials = require "livepull.credentials"
 
 local MAX_CACHED_CLIENTS = 8
 
@@ -113,7 +114,7 @@ return function(safe)
   local cache, cached = {}, 0
 
   function M.new(config)
-    return core.new(config, safe)
+    return credentials.new(config, safe)
   end
 
   local function client_for(config)
@@ -121,7 +122,7 @@ return function(safe)
     local client = key and cache[key]
     if client then return client end
     local err
-    client, err = core.new(config, safe)
+    client, err = credentials.new(config, safe)
     if not client then return nil, err end
     if key then
       if cached >= MAX_CACHED_CLIENTS then   -- a bound, not an LRU: configs rarely vary

@@ -3,8 +3,8 @@
 -- HTTP and HTTPS. Runs examples/nginx/nginx.conf, the config docs/nginx.md shows.
 local cjson = require "cjson"
 local H = require "helpers"
+local N = require "nginx.helpers"
 
-local BUILD = os.getenv("LIVEPULL_BUILD_DIR") or "build"
 local TASK = "fd245384-4067-4f91-9d75-9666a6bc0000"
 -- nginx's cosockets check the server name against DNS names only, so the
 -- test certificate also names 127.0.0.1 as a DNS name.
@@ -12,54 +12,12 @@ local certs = H.make_certs("DNS:localhost,IP:127.0.0.1,DNS:127.0.0.1")
 
 local uptime = H.now
 
-local function abspath(p) return (H.run("realpath " .. H.sh_quote(p)):gsub("%s+$", "")) end
-
--- Starts nginx with the example config; returns { url, stop, error_log }.
-local function start_nginx(emu, workers)
-  local prefix = H.tmpdir()
-  H.run("chmod 755 " .. prefix .. " && mkdir -p " .. prefix .. "/tmp && chmod 644 " .. certs.ca)
-  local port = H.closed_port()
-  local src = abspath(".")
-  local vars = {
-    WORKERS = tostring(workers), PREFIX = prefix, PORT = tostring(port), CA_FILE = certs.ca,
-    LUA_PATH = src .. "/lua/?.lua;" .. src .. "/lua/?/init.lua",
-    LUA_CPATH = abspath(BUILD) .. "/luajit/?.so",
-  }
-  local f = assert(io.open("examples/nginx/nginx.conf"))
-  local conf = f:read("*a"):gsub("{{([%u_]+)}}", function(k) return assert(vars[k], k) end)
-  f:close()
-  f = assert(io.open(prefix .. "/nginx.conf", "w"))
-  f:write(conf)
-  f:close()
-  local env = ("ALIBABA_CLOUD_ACCESS_KEY_ID=%s ALIBABA_CLOUD_ACCESS_KEY_SECRET=%s LIVEPULL_ENDPOINT=%s ")
-    :format(H.KEY_ID, H.SECRET, emu.url)
-  -- Output to a file: the daemon would otherwise hold our pipe open forever.
-  local _, ok = H.run(env .. "nginx -p " .. prefix .. " -c " .. prefix .. "/nginx.conf -e " .. prefix ..
-    "/error.log >" .. prefix .. "/start.log 2>&1")
-  assert(ok, "nginx did not start: " .. H.run("cat " .. prefix .. "/start.log " .. prefix .. "/error.log"))
-  local url = "http://127.0.0.1:" .. port
-  for _ = 1, 50 do   -- until it answers
-    if H.run("curl -s " .. url .. "/ping"):find("pong") then break end
-    H.run("sleep 0.1")
-  end
-  return {
-    url = url,
-    error_log = prefix .. "/error.log",
-    stop = function()
-      H.run("kill $(cat " .. prefix .. "/nginx.pid) 2>/dev/null")
-      -- No handler may have died with a Lua error (connect failures the
-      -- cases provoke are logged too, but as cosocket errors, not these).
-      local log = H.run("cat " .. prefix .. "/error.log")
-      assert.is_nil(log:find("runtime error", 1, true), log)
-      assert.is_nil(log:find("entry thread aborted", 1, true), log)
-    end,
-  }
+local function start_nginx(emu, workers, extra_env)
+  return N.start_nginx("examples/nginx/nginx.conf", { workers = workers, ca_file = certs.ca, endpoint = emu.url,
+                                                      env = extra_env })
 end
 
-local function get(url)
-  local out = H.run("curl -s " .. H.sh_quote(url))
-  return cjson.decode(out)
-end
+local get = N.get
 
 for _, scheme in ipairs { "http", "https" } do
   describe("nginx with livepull.resty, emulator over " .. scheme, function()
@@ -229,5 +187,92 @@ describe("nginx with one worker", function()
     assert.is_true(uptime() - t0 >= 2)
     assert.is_true(ping_took < 0.5, ("ping took %.2f s"):format(ping_took))
     print(("\n  one worker: /ping answered in %.3f s while the update waited 2 s"):format(ping_took))
+  end)
+end)
+
+describe("nginx credentials over cosockets", function()
+  local emu, creds, nginx
+  setup(function()
+    emu = H.start_emulator()
+    creds = H.start_credentials_emulator(emu)
+    nginx = start_nginx(emu, 1, "LIVEPULL_METADATA_ENDPOINT=" .. creds.url .. " ")
+  end)
+  teardown(function()
+    nginx.stop()
+    creds.stop()
+    emu.stop()
+  end)
+
+  it("resolves the ECS RAM role at the first call, once for 8 concurrent calls, /ping answered meanwhile", function()
+    creds.config { failures = { imds = "slow" }, slow_seconds = 1, lifetime = 4 }
+    local slow = io.popen("curl -s " .. H.sh_quote(nginx.url .. "/ecs?n=8&task=" .. TASK))
+    H.run("sleep 0.5")   -- the metadata requests are in flight
+    local t1 = uptime()
+    assert.is_true(get(nginx.url .. "/ping").pong)
+    local ping_took = uptime() - t1
+    local res = cjson.decode(slow:read("*a"))
+    slow:close()
+    assert.are.same({}, res.failed)
+    assert.are.equal(8, res.ok)
+    assert.are.equal("ecs_ram_role", res.provider)
+    assert.matches("^STS%.mi%.%.%.$", res.key)
+    local stats = creds.stats()
+    assert.are.equal(1, stats.issued.imds)       -- one refresh, not eight
+    assert.are.equal(3, stats.received.imds)     -- token, role name, credentials
+    assert.is_true(ping_took < 0.5, ("ping took %.2f s"):format(ping_took))
+    print(("\n  nginx: /ping answered in %.3f s while 8 calls waited on one slow metadata refresh"):format(ping_took))
+  end)
+
+  it("refreshes a short-lived credential in the worker before it expires", function()
+    creds.config { failures = { imds = cjson.null } }
+    emu.reset()
+    local seen = {}
+    for _ = 1, 4 do
+      local res = get(nginx.url .. "/ecs?task=" .. TASK)
+      assert.are.equal(1, res.ok, cjson.encode(res))
+      H.run("sleep 1.2")
+    end
+    for _, r in ipairs(emu.requests()) do seen[r.access_key_id] = true end
+    local distinct = 0
+    for _ in pairs(seen) do distinct = distinct + 1 end
+    assert.is_true(distinct >= 2, "the worker never re-keyed")
+  end)
+end)
+
+describe("nginx workers sharing credentials through the shared dict", function()
+  it("4 workers fetch the ECS role's credentials once, and refresh them once", function()
+    local emu = H.start_emulator()
+    local creds = H.start_credentials_emulator(emu)
+    local nginx = start_nginx(emu, 4, "LIVEPULL_METADATA_ENDPOINT=" .. creds.url .. " ")
+    finally(function() nginx.stop(); creds.stop(); emu.stop() end)
+    creds.config { lifetime = 6 }
+    local function burst(tag)
+      local urls = {}
+      for i = 1, 24 do urls[i] = H.sh_quote(nginx.url .. "/ecs?task=" .. TASK .. "&n=" .. tag .. i) end
+      local p = io.popen("curl -s --no-progress-meter --parallel --parallel-max 8 " .. table.concat(urls, " "))
+      local ok, workers, keys = 0, {}, {}
+      for line in p:read("*a"):gmatch("[^\n]+") do
+        local res = cjson.decode(line)
+        ok = ok + res.ok
+        workers[res.worker] = true
+        keys[res.key] = true
+      end
+      p:close()
+      local nworkers, nkeys = 0, 0
+      for _ in pairs(workers) do nworkers = nworkers + 1 end
+      for _ in pairs(keys) do nkeys = nkeys + 1 end
+      return ok, nworkers, nkeys
+    end
+    local ok, nworkers, nkeys = burst("a")
+    assert.are.equal(24, ok)
+    assert.is_true(nworkers >= 2, "only one worker answered; the case shows nothing")
+    assert.are.equal(1, nkeys)
+    assert.are.equal(1, creds.stats().issued.imds)
+    H.run("sleep 4.5")   -- stale with less than a third of 6 s left
+    ok, nworkers, nkeys = burst("b")
+    assert.are.equal(24, ok)
+    assert.are.equal(1, nkeys)
+    assert.are.equal(2, creds.stats().issued.imds)
+    print(("\n  nginx: %d workers shared one metadata fetch and one refresh"):format(nworkers))
   end)
 end)

@@ -51,6 +51,7 @@ M.NOT_FLAGS = {
 local BEHAVIOUR_FLAGS = {
   { "params", "FILE.json parameters as a JSON object ('-' for stdin); flags override them" },
   { "batch", "FILE.jsonl one parameter object per line ('-' for stdin); one JSON result per line" },
+  { "concurrency", "N with --batch: 1-32 requests in flight (default: automatic for a file; 1 for a pipe)" },
   { "profile", "NAME aliyun CLI profile from ~/.aliyun/config.json (default: ALIBABA_CLOUD_PROFILE, then current)" },
   { "dry-run", "print the signed request (secrets redacted) instead of sending it" },
   { "idempotent", "update only: describe first and skip the update when nothing would change" },
@@ -231,6 +232,16 @@ local function parse_args(argv)
   if args.flags.batch == "-" and args.flags.params == "-" then
     return nil, usage_error("--batch - and --params - cannot both read stdin")
   end
+  if args.flags.concurrency then
+    local n = input.decimal_integer(args.flags.concurrency)
+    if not (args.flags.batch and n and n >= 1 and n <= 32) then
+      return nil, usage_error("--concurrency takes a whole number from 1 to 32, with --batch")
+    end
+    if n > 1 and args.flags.idempotent then
+      return nil, usage_error("--idempotent batches run one line at a time (--concurrency 1)")
+    end
+    args.flags.concurrency = n
+  end
   local converted, cerr = input.convert(action, args.params)   -- "3" -> 3 for integer flags
   if not converted then return nil, cerr end
   args.params = converted
@@ -403,9 +414,130 @@ local function count_lines(f)
   return total
 end
 
--- --batch: read, run and answer one line at a time (the first answer is out
+-- A batch line's record for the output: its line number, and its result or error.
+local function line_record(n, res, err)
+  local record = { line = n, ok = res ~= nil }
+  if res then record.result = res else record.error = output.error_table(err) end
+  return record
+end
+
+-- Writes a record; an answer that cannot be written says so on its line.
+local function write_record(out, record)
+  local wrote, werr = pcall(out.result, out, record)
+  if not wrote then
+    record = { line = record.line, ok = false, error = output.internal_error(werr) }
+    out:result(record)
+  end
+  return record.ok
+end
+
+-- The input of a batch: line by line, blank lines skipped (but counted).
+-- next() -> n, text | nil at the end; raises the command's errors.
+local function line_source(stream, out)
+  local n = 0
+  return function()
+    while true do
+      local line, rerr, errno = stream:read("*l")
+      if line == nil then
+        if errno == EINTR then error("interrupted!", 0) end   -- Ctrl-C while waiting for input
+        if rerr then
+          error({ usage = usage_error(("cannot read --batch after line %d: %s"):format(n, tostring(rerr))) }, 0)
+        end
+        return nil
+      end
+      n = n + 1
+      line = input.clean_line(line, n)
+      if line:match("%S") then return n, line end
+    end
+  end
+end
+
+-- One line at a time: each answer is out before the next line is read (a
+-- pipe's producer may wait for it).
+local function batch_one_by_one(client, args, defaults, next_line, out, bar)
+  local failed = 0
+  for n, line in next_line do
+    local ok, res, err = pcall(run_line, client, args, defaults, n, line)
+    local interrupted = not ok and output.is_interrupt(res) and res
+    if not ok then res, err = nil, output.internal_error(res) end
+    if not write_record(out, line_record(n, res, err)) then failed = failed + 1 end
+    if bar then bar:step(res ~= nil) end
+    if interrupted then error(interrupted, 0) end   -- Ctrl-C ends the batch, not just this line
+  end
+  return failed
+end
+
+-- Lines read ahead in one window: memory stays bounded by it, and results
+-- are written in input order as soon as each (and all before it) is known.
+M.BATCH_WINDOW = 256
+
+-- Windows of lines through client:call_many, several requests in flight. A
+-- window ends before a line whose TaskId it already holds, so lines about
+-- one task are applied in their order.
+local function batch_in_windows(client, args, defaults, next_line, out, bar)
+  local failed, carried = 0, nil
+  while true do
+    local lines, list, slot_of, tasks = {}, {}, {}, {}
+    while #lines < M.BATCH_WINDOW do
+      local entry = carried
+      carried = nil
+      if not entry then
+        local n, line = next_line()
+        if not n then break end
+        local params, err = input.decode_object(line)
+        local converted
+        if params then converted, err = input.convert(args.action, merged(defaults, params))
+        else err = { kind = "validation", code = "InvalidParameter", field = "line",
+                     message = ("line %d %s"):format(n, err) } end
+        entry = { n = n, params = converted, err = not converted and err or nil }
+      end
+      local task = entry.params and entry.params.TaskId
+      if task ~= nil and tasks[task] then carried = entry; break end   -- the next window's first
+      if task ~= nil then tasks[task] = true end
+      lines[#lines + 1] = entry
+      if entry.params then
+        list[#list + 1] = entry.params
+        slot_of[#list] = #lines
+      end
+    end
+    if #lines == 0 then return failed end
+    local done, written = {}, 0
+    -- Writes every record from the next unwritten line on that is known.
+    local function flush()
+      while written < #lines and (done[written + 1] or lines[written + 1].err) do
+        written = written + 1
+        local l = lines[written]
+        local record = done[written] or line_record(l.n, nil, l.err)
+        if not write_record(out, record) then failed = failed + 1 end
+        if bar then bar:step(record.ok) end
+      end
+    end
+    flush()
+    local results = client:call_many(args.action, list, {
+      concurrency = args.flags.concurrency,
+      on_result = function(i, res, err, in_flight)
+        local at = slot_of[i]
+        done[at] = line_record(lines[at].n, res, err)
+        if bar then bar.in_flight = in_flight end
+        flush()
+      end,
+    })
+    local interrupted = false
+    for i = 1, #list do   -- on_result errors are dropped by call_many: nothing may be lost
+      local at = slot_of[i]
+      if not done[at] then done[at] = line_record(lines[at].n, results[i].result, results[i].error) end
+      interrupted = interrupted or (not results[i].ok and results[i].error.code == "Interrupted")
+    end
+    flush()
+    if interrupted then error("interrupted!", 0) end   -- Ctrl-C ends the batch
+  end
+end
+
+-- --batch: read, run and answer line by line (the first answer is out
 -- before the input ends; memory stays flat). Every non-blank line gets
--- exactly one result line, whatever fails.
+-- exactly one result line, whatever fails. A file (or a seekable stdin) is
+-- sent in windows with several requests in flight; a pipe one line at a
+-- time unless --concurrency says otherwise.
 local function run_batch(client, args, defaults, io_, out)
   local stream, why = io_.stdin, nil
   if args.flags.batch ~= "-" then stream, why = io.open(args.flags.batch, "rb") end
@@ -413,35 +545,18 @@ local function run_batch(client, args, defaults, io_, out)
     out:error(usage_error("cannot read --batch: " .. tostring(why)))
     return M.EXIT.usage
   end
-  local bar = io_.stderr_is_tty and require("livepull.cli.progress").new(stream ~= io_.stdin and count_lines(stream) or nil, io_.stderr)
-  local failed, n = 0, 0
-  while true do
-    local line, rerr, errno = stream:read("*l")
-    if line == nil then
-      if errno == EINTR then error("interrupted!", 0) end   -- Ctrl-C while waiting for input
-      if rerr then
-        out:error(usage_error(("cannot read --batch after line %d: %s"):format(n, tostring(rerr))))
-        return M.EXIT.usage
-      end
-      break
+  local seekable = stream:seek("cur") ~= nil
+  local bar = io_.stderr_is_tty and require("livepull.cli.progress").new(seekable and count_lines(stream) or nil, io_.stderr)
+  local concurrency = args.flags.concurrency or (seekable and not args.flags.idempotent and "auto") or 1
+  local runner = concurrency == 1 and batch_one_by_one or batch_in_windows
+  if concurrency == "auto" then args.flags.concurrency = nil end
+  local ok, failed = pcall(runner, client, args, defaults, line_source(stream, out), out, bar)
+  if not ok then
+    if type(failed) == "table" and failed.usage then
+      out:error(failed.usage)
+      return M.EXIT.usage
     end
-    n = n + 1
-    line = input.clean_line(line, n)
-    if line:match("%S") then
-      local ok, res, err = pcall(run_line, client, args, defaults, n, line)
-      local interrupted = not ok and output.is_interrupt(res) and res
-      if not ok then res, err = nil, output.internal_error(res) end
-      local record = { line = n, ok = res ~= nil }
-      if res then record.result = res else record.error = output.error_table(err) end
-      local wrote, werr = pcall(out.result, out, record)
-      if not wrote then   -- the answer could not be written: say so on its line, or give up
-        record = { line = n, ok = false, error = output.internal_error(werr) }
-        out:result(record)
-      end
-      if not record.ok then failed = failed + 1 end
-      if bar then bar:step(record.ok) end
-      if interrupted then error(interrupted, 0) end   -- Ctrl-C ends the batch, not just this line
-    end
+    error(failed, 0)
   end
   if bar then bar:finish() end
   if stream ~= io_.stdin then stream:close() end
