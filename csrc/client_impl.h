@@ -117,5 +117,6 @@ void lp_many_free(struct lp_many *m);
 /* client:call_many(action, list [, opts]) and client:<method>_many(list [, opts]). */
 int lp_client_call_many(lua_State *L);
 int lp_client_operation_many(lua_State *L);
+int lp_core_check_many(lua_State *L);   /* core.check_many(list [, opts]) */
 
 #endif

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "client_impl.h"
 #include "compat.h"
 #include "config.h"
 #include "error.h"
@@ -311,8 +312,8 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"client_methods", core_client_methods}, {"error", core_error},
     {"bucket_take", core_bucket_take}, {"fail", lp_client_fail}, {"retry_rule", core_retry_rule},
     {"monotonic", core_monotonic}, {"set_credentials", lp_client_set_credentials}, {"fetch", lp_fetch},
-    {"fetch_check", lp_fetch_check}, {"isatty", core_isatty}, {"sigint_interrupts", core_sigint_interrupts},
-    {NULL, NULL},
+    {"fetch_check", lp_fetch_check}, {"check_many", lp_core_check_many}, {"isatty", core_isatty},
+    {"sigint_interrupts", core_sigint_interrupts}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

@@ -390,41 +390,43 @@ static void drive(lua_State *L, run *r) {
 
 /* A proper sequence of tables and known options, or an argument error:
  * a wrong list is a programming error, on every flavour. */
-/* shift: how many arguments the caller saw before the list (call_many's action). */
-static int check_arguments(lua_State *L, int shift, int *n, int *concurrency, int *has_on_result) {
-  if (lua_type(L, LIST) != LUA_TTABLE) return luaL_argerror(L, LIST + shift, "a sequence of parameter tables");
-  luaL_argcheck(L, !lua_getmetatable(L, LIST), LIST + shift, "the list must be a plain table");
-  int len = (int)lp_rawlen(L, LIST), count = 0;
+/* list and opts: their stack indices; shift: how many arguments the caller
+ * saw before the list (self, call_many's action). */
+static int check_arguments(lua_State *L, int list, int opts, int shift, int *n, int *concurrency,
+                           int *has_on_result) {
+  if (lua_type(L, list) != LUA_TTABLE) return luaL_argerror(L, list + shift, "a sequence of parameter tables");
+  luaL_argcheck(L, !lua_getmetatable(L, list), list + shift, "the list must be a plain table");
+  int len = (int)lp_rawlen(L, list), count = 0;
   lua_pushnil(L);
-  while (lua_next(L, LIST)) {
+  while (lua_next(L, list)) {
     int good = lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TTABLE;
     double k = good ? lua_tonumber(L, -2) : 0;
     lua_pop(L, 1);
     if (!good || k != floor(k) || k < 1 || k > len || ++count > len) {
       lua_pop(L, 1);
-      return luaL_argerror(L, LIST + shift, "a sequence of parameter tables (no holes, no other keys)");
+      return luaL_argerror(L, list + shift, "a sequence of parameter tables (no holes, no other keys)");
     }
   }
-  if (count != len) return luaL_argerror(L, LIST + shift, "a sequence of parameter tables (no holes, no other keys)");
+  if (count != len) return luaL_argerror(L, list + shift, "a sequence of parameter tables (no holes, no other keys)");
   *n = len;
   *concurrency = 0;
   *has_on_result = 0;
-  if (lua_isnoneornil(L, OPTS)) return 0;
-  if (lua_type(L, OPTS) != LUA_TTABLE) return luaL_argerror(L, OPTS + shift, "a table of options or nil");
-  luaL_argcheck(L, !lua_getmetatable(L, OPTS), OPTS + shift, "the options must be a plain table");
+  if (lua_isnoneornil(L, opts)) return 0;
+  if (lua_type(L, opts) != LUA_TTABLE) return luaL_argerror(L, opts + shift, "a table of options or nil");
+  luaL_argcheck(L, !lua_getmetatable(L, opts), opts + shift, "the options must be a plain table");
   lua_pushnil(L);
-  while (lua_next(L, OPTS)) {
+  while (lua_next(L, opts)) {
     const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
     if (strcmp(key, "concurrency") == 0) {
       double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
-      luaL_argcheck(L, v == floor(v) && v >= 1 && v <= MANY_MAX_SLOTS, OPTS + shift,
+      luaL_argcheck(L, v == floor(v) && v >= 1 && v <= MANY_MAX_SLOTS, opts + shift,
                     "opts.concurrency must be a whole number from 1 to 32");
       *concurrency = (int)v;
     } else if (strcmp(key, "on_result") == 0) {
-      luaL_argcheck(L, lua_type(L, -1) == LUA_TFUNCTION, OPTS + shift, "opts.on_result must be a function");
+      luaL_argcheck(L, lua_type(L, -1) == LUA_TFUNCTION, opts + shift, "opts.on_result must be a function");
       *has_on_result = 1;
     } else {
-      return luaL_argerror(L, OPTS + shift, "the options are concurrency and on_result");
+      return luaL_argerror(L, opts + shift, "the options are concurrency and on_result");
     }
     lua_pop(L, 1);
   }
@@ -435,7 +437,7 @@ static int check_arguments(lua_State *L, int shift, int *n, int *concurrency, in
 static int call_many(lua_State *L, lp_client *c, const lp_operation *op, int shift) {
   int n = 0, concurrency = 0, has_on_result = 0;
   lua_settop(L, 3);
-  check_arguments(L, shift, &n, &concurrency, &has_on_result);
+  check_arguments(L, LIST, OPTS, shift, &n, &concurrency, &has_on_result);
   lua_createtable(L, n, 0);   /* RESULTS */
   if (n == 0) return 1;
   struct lp_many *m = many_begin(L, c);   /* the box at 5 */
@@ -447,6 +449,19 @@ static int call_many(lua_State *L, lp_client *c, const lp_operation *op, int shi
   many_end((many_box *)lua_touserdata(L, 5));
   lua_settop(L, RESULTS);
   return 1;
+}
+
+/* core.check_many(list [, opts]) -> n, concurrency (0: automatic),
+ * has_on_result: the argument rule of call_many, for transports that run
+ * the batch themselves (livepull.resty); raises the same argument errors. */
+int lp_core_check_many(lua_State *L) {
+  int n = 0, concurrency = 0, has_on_result = 0;
+  lua_settop(L, 2);
+  check_arguments(L, 1, 2, 1, &n, &concurrency, &has_on_result);
+  lua_pushinteger(L, n);
+  lua_pushinteger(L, concurrency);
+  lua_pushboolean(L, has_on_result);
+  return 3;
 }
 
 /* client:call_many(action, list [, opts]) */

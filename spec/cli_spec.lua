@@ -58,6 +58,14 @@ local function strict_json(text, expr)
   return cjson.decode(out)
 end
 
+-- A file's whole text (one a test's shell script wrote in its folder).
+local function read_in(dir, name)
+  local f = assert(io.open(dir .. "/" .. name))
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
 local function lines_of(text)
   local out = {}
   for line in text:gmatch("[^\n]+") do out[#out + 1] = line end
@@ -638,12 +646,7 @@ describe("livepull command", function()
       "wait",
     }, "\n")
     H.run(script)
-    local function slurp(name)
-      local f = assert(io.open(dir .. "/" .. name))
-      local s = f:read("*a")
-      f:close()
-      return s
-    end
+    local function slurp(name) return read_in(dir, name) end
     assert.are.equal("1", (slurp("first"):gsub("%s", "")))
     assert.are.equal("0", (slurp("rc"):gsub("%s", "")), slurp("err"))
     local results = lines_of(slurp("out"))
@@ -666,12 +669,7 @@ describe("livepull command", function()
       "exec 3>&-",
     }, "\n")
     H.run(script)
-    local function slurp(name)
-      local f = assert(io.open(dir .. "/" .. name))
-      local s = f:read("*a")
-      f:close()
-      return s
-    end
+    local function slurp(name) return read_in(dir, name) end
     assert.are.equal("130", (slurp("rc"):gsub("%s", "")))
     assert.are.equal(1, #lines_of(slurp("out")))
     local errs = lines_of(slurp("err"))
@@ -722,12 +720,7 @@ describe("livepull command", function()
     local started = H.now()
     H.run(script)
     local elapsed = H.now() - started
-    local function slurp(name)
-      local f = assert(io.open(dir .. "/" .. name))
-      local s = f:read("*a")
-      f:close()
-      return s
-    end
+    local function slurp(name) return read_in(dir, name) end
     local start_kib = tonumber(slurp("hwm-start"):match("(%d+)"))
     local end_kib = tonumber(slurp("hwm-end"):match("(%d+)"))
     print(("\n    batch of 100000 lines: %.1f s, peak RSS %d KiB after 2000 lines, %d KiB after 100000")

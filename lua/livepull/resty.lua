@@ -181,6 +181,7 @@ end
 -- every read) within stop_at: status, headers, body, or nil, nil, nil, err.
 function Client:exchange(req, stop_at, fresh)
   local s = self.settings
+  local started = clock()
   local sock = tcp()
   local function left_ms()
     return math.max(1, math.ceil((stop_at - clock()) * 1000))
@@ -230,6 +231,8 @@ function Client:exchange(req, stop_at, fresh)
   end
   local body, closed = http.read_body(r, status, headers, budget, s.max_response_bytes)
   if not body then return fail(closed) end
+  local took = clock() - started   -- call_many's automatic concurrency follows the round trip
+  self.rtt = self.rtt and 0.7 * self.rtt + 0.3 * took or took
   local connection = (headers.connection or ""):lower()
   if closed or r:pending() > 0 or connection == "close" or (headers["@version"] == "1.0" and connection ~= "keep-alive") then
     sock:close()
@@ -375,8 +378,66 @@ function Client:call(action, params)
   end
 end
 
+-- client:call_many(action, list [, opts]): the native contract (argument
+-- rules, results in input order, on_result, Cancelled, automatic
+-- concurrency) over light threads, each item a whole Client:call
+-- (validated, paced, retried). See docs/api.md "Many calls at once".
+local MANY_MAX = 32
+local MANY_UNPACED = 8
+local WAIT_FOR_TURN = 0.05   -- seconds a light thread above the concurrency waits to look again
+
+function Client:call_many(action, list, opts)
+  local n, concurrency, has_on_result = core.check_many(list, opts)
+  if self.closed then return nil, core.error("config", "ClientClosed", "this client was closed") end
+  local s = self.settings
+  local results, next_item, in_flight, stop = {}, 1, 0, nil
+  local function limit()
+    if concurrency > 0 then return concurrency end
+    if s.rate_limit <= 0 then return MANY_UNPACED end
+    local want = self.rtt and math.ceil(s.rate_limit * self.rtt) + 1 or s.rate_burst
+    return math.max(1, math.min(MANY_MAX, want))
+  end
+  local function finish(i, res, err)
+    results[i] = res and { ok = true, result = res } or { ok = false, error = err }
+    if has_on_result then   -- documented: an error raised by on_result is dropped; false stops
+      local ok, ret = pcall(opts.on_result, i, res, err, in_flight)
+      if ok and ret == false and not stop then stop = "Cancelled" end
+    end
+    if self.closed and not stop then stop = "ClientClosed" end
+  end
+  local function worker(index)
+    while not stop and next_item <= n do
+      if index > limit() then
+        sleep(WAIT_FOR_TURN)
+      else
+        local i = next_item
+        next_item = i + 1
+        in_flight = in_flight + 1
+        local res, err = self:call(action, list[i])
+        in_flight = in_flight - 1
+        finish(i, res, err)
+      end
+    end
+  end
+  local threads = {}
+  for k = 1, math.min(n, concurrency > 0 and concurrency or MANY_MAX) do
+    threads[k] = ngx.thread.spawn(worker, k)
+  end
+  for _, t in ipairs(threads) do ngx.thread.wait(t) end
+  for i = 1, n do   -- not sent: the batch stopped (or a light thread died)
+    if not results[i] then
+      local err = stop == "ClientClosed" and core.error("config", "ClientClosed", "this client was closed during the batch")
+        or stop and core.error("config", "Cancelled", "not sent: on_result asked the batch to stop")
+        or core.error("config", "InternalError", "the light thread sending this item failed")
+      finish(i, nil, err)
+    end
+  end
+  return results
+end
+
 for action, method in pairs(core.operations()) do
   Client[method] = function(self, params) return self:call(action, params) end
+  Client[method .. "_many"] = function(self, list, opts) return self:call_many(action, list, opts) end
 end
 
 -- client:plan and client:apply (lua/livepull/plan.lua) through the methods above
@@ -384,6 +445,7 @@ local plan = require "livepull.plan"
 Client.plan, Client.apply = plan.plan, plan.apply
 
 function Client:close()
+  self.closed = true
   self.core:close()
 end
 

@@ -45,18 +45,18 @@ local function spells_text(s, i, text)
   return i
 end
 
--- s with every spelling of secret replaced by the mark.
-local function without(s, secret)
-  local first = secret:sub(1, 1)
-  local class = "[" .. (first:match("%w") and first or "%" .. first) .. "%%\\]"
+-- s with each match replaced by the mark. find(s, i) -> the next
+-- candidate's position at (nil: none left) and, when it is a match, where
+-- the mark starts and the index after the match; the scan goes on past a
+-- candidate that is not one.
+local function replace_matches(s, find)
   local parts, last, i = nil, 1, 1
   while true do
-    local at = s:find(class, i)
+    local at, from, after = find(s, i)
     if not at then break end
-    local after = spells_text(s, at, secret)
     if after then
       parts = parts or {}
-      parts[#parts + 1] = s:sub(last, at - 1)
+      parts[#parts + 1] = s:sub(last, from - 1)
       parts[#parts + 1] = M.MARK
       last, i = after, after
     else
@@ -66,6 +66,17 @@ local function without(s, secret)
   if not parts then return s end
   parts[#parts + 1] = s:sub(last)
   return table.concat(parts)
+end
+
+-- s with every spelling of secret replaced by the mark.
+local function without(s, secret)
+  local first = secret:sub(1, 1)
+  local class = "[" .. (first:match("%w") and first or "%" .. first) .. "%%\\]"
+  return replace_matches(s, function(text, i)
+    local at = text:find(class, i)
+    if not at then return nil end
+    return at, at, spells_text(text, at, secret)
+  end)
 end
 
 -- A signature is Base64 (HMAC-SHA1) or hex (ACS3-HMAC-SHA256): letters,
@@ -86,29 +97,19 @@ end
 -- replaced by the mark.
 local function without_signatures(s)
   local lower = s:lower()
-  local parts, last, i = nil, 1, 1
-  while true do
+  return replace_matches(s, function(text, i)
     local at, stop = lower:find("signature", i, true)
-    if not at then break end
-    local value = spells(s, stop + 1, ("="):byte())
+    if not at then return nil end
+    local value = spells(text, stop + 1, ("="):byte())
     local e = value
     while e do
-      local nxt = signature_char_end(s, e)
+      local nxt = signature_char_end(text, e)
       if not nxt then break end
       e = nxt
     end
-    if value and e > value then
-      parts = parts or {}
-      parts[#parts + 1] = s:sub(last, value - 1)
-      parts[#parts + 1] = M.MARK
-      last, i = e, e
-    else
-      i = stop + 1
-    end
-  end
-  if not parts then return s end
-  parts[#parts + 1] = s:sub(last)
-  return table.concat(parts)
+    if value and e > value then return stop, value, e end
+    return stop
+  end)
 end
 
 local Scrubber = {}
