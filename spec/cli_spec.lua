@@ -340,9 +340,10 @@ describe("livepull command", function()
     assert.are.equal("SignatureDoesNotMatch", cjson.decode(err).code)
     code = livepull("describe" .. task, { home = h, env = "ALIBABA_CLOUD_PROFILE=broken" })
     assert.are.equal(6, code)
-    code, _, err = livepull("describe --profile role" .. task, { home = h })
+    code, _, err = livepull("describe --profile role" .. task, { home = h })   -- a role without its ARN
     assert.are.equal(4, code)
-    assert.truthy(err:find("RamRoleArn", 1, true))
+    assert.are.equal("InvalidProfile", cjson.decode(err).code)
+    assert.truthy(err:find("role_arn", 1, true))
     code, _, err = livepull("describe --profile nobody" .. task, { home = h })
     assert.are.equal(4, code)
     -- a profile's credentials come whole: the environment's token is not added to them
@@ -769,6 +770,69 @@ describe("livepull command", function()
     assert.truthy(out:find("commands:", 1, true))
   end)
 
+  describe("credentials from the library's providers", function()
+    local creds
+    setup(function() creds = H.start_credentials_emulator(emu) end)
+    teardown(function() creds.stop() end)
+
+    local function profile_home(profiles)
+      local h = H.tmpdir()
+      os.execute("mkdir -p " .. h .. "/.aliyun")
+      write(h .. "/.aliyun/config.json", cjson.encode { current = profiles[1].name, profiles = profiles })
+      os.execute("chmod 600 " .. h .. "/.aliyun/config.json")
+      return h
+    end
+
+    it("livepull credentials says where the keys come from, never the secret", function()
+      local code, out, err = livepull(("credentials --access-key-id %s --access-key-secret %s"):format(H.KEY_ID, H.SECRET))
+      assert.are.equal(0, code, err)
+      local info = cjson.decode(out)
+      assert.are.equal("access_key", info.provider)
+      assert.are.equal(H.KEY_ID:sub(1, 6) .. "...", info.access_key_id)
+      assert.is_nil(out:find(H.SECRET, 1, true))
+      assert.are.equal(2, (livepull("credentials --task-id x")))
+    end)
+
+    it("--profile NAME of a RamRoleArn profile signs with the role's STS keys", function()
+      local h = profile_home {
+        { name = "role", mode = "RamRoleArn", access_key_id = H.KEY_ID, access_key_secret = H.SECRET,
+          ram_role_arn = "acs:ram::1234567890123456:role/livepull-spec", ram_session_name = "cli",
+          sts_endpoint = creds.url },
+      }
+      local code, out, err = livepull("credentials --profile role", { home = h })
+      assert.are.equal(0, code, err)
+      local info = cjson.decode(out)
+      assert.are.equal("ram_role_arn", info.provider)
+      assert.are.equal("cli_profile:role", info.source)
+      code, out, err = livepull(("describe --endpoint %s --task-id %s --region cn-shanghai --profile role"):format(
+        emu.url, TASK), { home = h })
+      assert.are.equal(0, code, err)
+      assert.are.equal(TASK, cjson.decode(out).TaskInfo.TaskId)
+      local reqs = emu.requests()
+      assert.are.equal(1, #reqs)
+      assert.are_not.equal(H.KEY_ID, reqs[#reqs].access_key_id)   -- the role's key, not the source key
+    end)
+
+    it("--credentials-uri fetches the keys from the URI", function()
+      local code, out, err = livepull(("describe --endpoint %s --task-id %s --region cn-shanghai --credentials-uri %s"):format(
+        emu.url, TASK, creds.url .. "/credentials"))
+      assert.are.equal(0, code, err)
+      assert.are.equal(TASK, cjson.decode(out).TaskInfo.TaskId)
+      code = livepull(("describe --task-id x --credentials-uri %s --access-key-id a --access-key-secret b"):format(creds.url))
+      assert.are.equal(2, code)
+    end)
+
+    it("a profile mode the library refuses is InvalidProfile naming it", function()
+      local h = profile_home { { name = "sso", mode = "CloudSSO" } }
+      local code, _, err = livepull("describe --endpoint " .. emu.url .. " --task-id x --profile sso", { home = h })
+      assert.are.equal(4, code)
+      local e = cjson.decode(err)
+      assert.are.equal("InvalidProfile", e.code)
+      assert.truthy(e.message:find("CloudSSO", 1, true), e.message)
+      assert.are.equal(0, #emu.requests())
+    end)
+  end)
+
   it("has a flag for every option of livepull.new (or says why not), read from the core's option table", function()
     local cli = require "livepull.cli"
     local f = assert(io.open("csrc/config.c"))
@@ -778,6 +842,10 @@ describe("livepull command", function()
     for _, c in ipairs(cli.CLIENT_FLAGS) do flagged[c[2]] = c[1] end
     local names = {}
     for name in source:gmatch('%[O_[%u_]+%]%s*=%s*{"([%w_]+)"') do names[#names + 1] = name end
+    -- and the options the credentials providers read (credentials, profile)
+    for list in source:gmatch("provider_options%[%] = (%b{})") do
+      for name in list:gmatch('"([%w_]+)"') do names[#names + 1] = name end
+    end
     assert.is_true(#names >= 19)
     for _, name in ipairs(names) do
       assert.truthy(flagged[name] or cli.NOT_FLAGS[name], name .. " has no flag")

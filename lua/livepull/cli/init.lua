@@ -41,11 +41,15 @@ local CLIENT_FLAGS = {
   { "proxy", "proxy", "string" },
   { "allow-insecure-http", "allow_insecure_http", "boolean" },
 }
+-- --credentials-uri URI: credentials = { type = "credentials_uri", uri = URI }.
+local CREDENTIALS_URI_FLAG = { "credentials-uri", "credentials_uri", "string" }
 M.CLIENT_FLAGS = CLIENT_FLAGS
 M.NOT_FLAGS = {
   region_id = "the parameter flag --region-id sends RegionId; a profile's region_id is the default",
   shared_dict = "nginx only (livepull.resty)",
   on_attempt = "a Lua function: no command-line form",
+  credentials = "--credentials-uri URI gives the credentials_uri type; the other types are Lua tables",
+  profile = "--profile NAME (or ALIBABA_CLOUD_PROFILE) reads it",
 }
 
 local BEHAVIOUR_FLAGS = {
@@ -64,6 +68,10 @@ for action, method in pairs(core.operations()) do COMMANDS[method] = action end
 -- plan and apply (cli/apply.lua) take update's parameter flags.
 COMMANDS.plan, COMMANDS.apply = "UpdateLivePullToPush", "UpdateLivePullToPush"
 ORDER[#ORDER + 1], ORDER[#ORDER + 2] = "plan", "apply"
+-- credentials: where the keys would come from (client:credentials_info()); client flags only.
+COMMANDS.credentials = "DescribeLivePullToPush"
+ORDER[#ORDER + 1] = "credentials"
+local COMMAND_NOTES = { credentials = "where the credentials come from, as JSON (no secret; no API call)" }
 
 local function flag_of(name, is_list)
   local kebab = name:gsub("(%l)(%u)", "%1-%2"):lower()
@@ -97,7 +105,7 @@ local function help(out, command)
     add("errors: a JSON object on stderr.")
     add("")
     add("commands:")
-    for _, name in ipairs(ORDER) do add(("  %-9s %s"):format(name, COMMANDS[name])) end
+    for _, name in ipairs(ORDER) do add(("  %-11s %s"):format(name, COMMAND_NOTES[name] or COMMANDS[name])) end
     add("")
     add("Run 'livepull COMMAND --help' for a command's parameter flags.")
     add("'livepull completion bash' prints a bash completion script; 'livepull --version' the version.")
@@ -127,9 +135,13 @@ local function help(out, command)
     add(("  --%-24s client option %s"):format(c[1] .. (c[3] == "boolean" and "" or " V"), c[2]))
   end
   add("")
-  add("credentials: --access-key-id/--access-key-secret, else --profile or ALIBABA_CLOUD_PROFILE,")
-  add("else ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET (+ _SECURITY_TOKEN), else the current profile of")
-  add("~/.aliyun/config.json (modes AK and StsToken).")
+  add(("  --%-24s credentials from a credentials URI"):format("credentials-uri V"))
+  add("")
+  add("credentials: --access-key-id/--access-key-secret, or --credentials-uri, else --profile or")
+  add("ALIBABA_CLOUD_PROFILE, else ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET (+ _SECURITY_TOKEN), else the")
+  add("current profile of ~/.aliyun/config.json (every mode: AK, StsToken, RamRoleArn, EcsRamRole,")
+  add("ChainableRamRoleArn, OIDC, CredentialsURI, External), else the rest of the default chain")
+  add("(docs/credentials.md). 'livepull credentials' shows which, without the secret.")
   add("")
   add("JSON input (--params, --batch lines): an integer field also takes a string of decimal")
   add("digits (\"3\", \"-1\"); a time field too (a Unix time).")
@@ -170,6 +182,7 @@ local function parse_args(argv)
   end
   local client_flags, behaviour = {}, {}
   for _, c in ipairs(CLIENT_FLAGS) do client_flags[c[1]] = c end
+  client_flags[CREDENTIALS_URI_FLAG[1]] = CREDENTIALS_URI_FLAG
   for _, b in ipairs(BEHAVIOUR_FLAGS) do behaviour[b[1]] = true end
 
   local args = { command = command, action = action, params = {}, options = {}, flags = {} }
@@ -232,6 +245,9 @@ local function parse_args(argv)
   if args.flags.batch == "-" and args.flags.params == "-" then
     return nil, usage_error("--batch - and --params - cannot both read stdin")
   end
+  if command == "credentials" and next(args.params) then
+    return nil, usage_error("credentials takes client flags only (no parameters)")
+  end
   if args.flags.concurrency then
     local n = input.decimal_integer(args.flags.concurrency)
     if not (args.flags.batch and n and n >= 1 and n <= 32) then
@@ -273,7 +289,9 @@ local PROFILE_OPTIONS = { access_key_id = true, access_key_secret = true, securi
 -- names the profile the credentials came from, if one.
 local function new_client(opts, source)
   local client, err = livepull.new(opts)
-  if not client and source and type(err) == "table" and PROFILE_OPTIONS[err.field] then
+  local field = type(err) == "table" and type(err.field) == "string" and err.field or ""
+  local from_profile = PROFILE_OPTIONS[field] or (opts.profile and field ~= "" and err.code == "InvalidConfig")
+  if not client and source and from_profile then
     return nil, { kind = "config", code = "InvalidProfile", field = "profile",
                   message = source .. ": " .. tostring(err.message) }
   end
@@ -293,6 +311,15 @@ local function client_options(args, out)
   if (opts.access_key_id == nil) ~= (opts.access_key_secret == nil) then
     return nil, usage_error("--access-key-id and --access-key-secret go together")
   end
+  local uri = opts.credentials_uri
+  opts.credentials_uri = nil
+  if uri and (opts.access_key_id or args.flags.profile) then
+    return nil, usage_error("--credentials-uri, --access-key-id and --profile each give the credentials: use one")
+  end
+  if uri then
+    opts.credentials = { type = "credentials_uri", uri = uri }
+    return opts, "--credentials-uri"
+  end
   if opts.access_key_id then
     if opts.security_token == nil then opts.security_token = false end
     return opts
@@ -311,6 +338,10 @@ local function client_options(args, out)
     if path_or_err then
       local warning = profile.permission_warning(path_or_err)
       if warning then out:warning("ProfileFileReadable", warning) end
+    end
+    if p.provider then   -- a role, the metadata service, OIDC, a URI: the library's providers
+      opts.profile = p.name
+      source = ("profile %q in %s"):format(p.name, path_or_err)
     end
     if p.access_key_id then
       out:secret(p.access_key_secret)
@@ -603,6 +634,17 @@ local function run(argv, io_, out)
   if not client then
     out:error(cerr)
     return exit_code(cerr)
+  end
+
+  if args.command == "credentials" then
+    local info, ierr = client:credentials_info()
+    client:close()
+    if not info then
+      out:error(ierr)
+      return exit_code(ierr)
+    end
+    out:result(info)
+    return M.EXIT.ok
   end
 
   if args.flags.batch then

@@ -1,7 +1,10 @@
--- Credentials from the aliyun CLI's profile file (~/.aliyun/config.json), so
--- users of that tool need no new setup. Modes AK and StsToken are read. A
--- profile that cannot be used is an InvalidProfile error naming the profile
--- and the file (never a secret): the command never falls back to other keys.
+-- Credentials from the aliyun CLI's profile file (ALIBABA_CLOUD_CONFIG_FILE,
+-- else ~/.aliyun/config.json), so users of that tool need no new setup. Modes
+-- AK and StsToken are read here; the modes that fetch credentials (roles,
+-- instance metadata, OIDC, a URI, an external command) are handed to the
+-- library's provider chain (lua/livepull/credentials) by name. A profile that
+-- cannot be used is an InvalidProfile error naming the profile and the file
+-- (never a secret): the command never falls back to other keys.
 local cjson = require "cjson.safe"
 
 local M = {}
@@ -9,6 +12,8 @@ local M = {}
 local MAX_BYTES = 1024 * 1024   -- read no more of the file (it could be /dev/zero)
 
 function M.path()
+  local file = os.getenv("ALIBABA_CLOUD_CONFIG_FILE")
+  if file and file ~= "" then return file end
   local home = os.getenv("HOME") or ""
   return home .. "/.aliyun/config.json"
 end
@@ -44,9 +49,13 @@ local NEEDS = {
   AK = { "access_key_id", "access_key_secret" },
   StsToken = { "access_key_id", "access_key_secret", "sts_token" },
 }
+-- The modes the library's providers resolve (and refresh) themselves.
+local PROVIDER_MODES = { RamRoleArn = true, EcsRamRole = true, ChainableRamRoleArn = true, OIDC = true,
+                         CredentialsURI = true, External = true }
 
 -- load(name [, path]) -> { name, access_key_id, access_key_secret,
--- security_token, region_id }, path read (or nil); or nil, InvalidProfile
+-- security_token, region_id } (or { name, provider = true, region_id } for a
+-- mode the library resolves), path read (or nil); or nil, InvalidProfile
 -- error. No name means the file's current profile; a missing file is not an
 -- error unless a name was asked for (the result is then {}).
 function M.load(name, path)
@@ -68,9 +77,12 @@ function M.load(name, path)
   name = name or (type(doc.current) == "string" and doc.current ~= "" and doc.current) or "default"
   for _, p in ipairs(doc.profiles) do
     if type(p) == "table" and p.name == name then
+      local region_id = type(p.region_id) == "string" and p.region_id ~= "" and p.region_id or nil
+      if PROVIDER_MODES[p.mode] then return { name = name, provider = true, region_id = region_id }, path end
       local needs = NEEDS[p.mode]
       if not needs then
-        return nil, invalid(("profile %q in %s has mode %s; livepull reads modes AK and StsToken")
+        return nil, invalid(("profile %q in %s has mode %s; livepull reads modes AK, StsToken, RamRoleArn, "
+          .. "EcsRamRole, ChainableRamRoleArn, OIDC, CredentialsURI and External")
           :format(name, path, type(p.mode) == "string" and p.mode or "(none)"))
       end
       for _, field in ipairs(needs) do
@@ -85,7 +97,7 @@ function M.load(name, path)
         access_key_id = p.access_key_id,
         access_key_secret = p.access_key_secret,
         security_token = p.mode == "StsToken" and p.sts_token or nil,
-        region_id = type(p.region_id) == "string" and p.region_id ~= "" and p.region_id or nil,
+        region_id = region_id,
       }, path
     end
   end
