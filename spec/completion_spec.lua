@@ -52,7 +52,7 @@ describe("livepull completion bash", function()
         local flag = "--" .. f.name:gsub("(%l)(%u)", "%1-%2"):lower():gsub(f.type == "list" and "s$" or "^$", "")
         assert.is_true(got[flag], method .. " " .. flag)
       end
-      assert.is_true(got["--endpoint"] and got["--dry-run"] and got["--max-attempts"], method)
+      assert.is_true(got["--endpoint"] and got["--dry-run"] and got["--max-attempts"] and got["--credentials-uri"], method)
     end
     assert.is_nil(complete({ "livepull", "describe", "--" })["--source-type"])
   end)

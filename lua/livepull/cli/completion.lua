@@ -49,6 +49,7 @@ local function flags_of(cli, command, action)
   for _, name in ipairs((own_flags(command))) do flags[#flags + 1] = "--" .. name end
   for _, b in ipairs(cli.BEHAVIOUR_FLAGS) do flags[#flags + 1] = "--" .. b[1] end
   for _, c in ipairs(cli.CLIENT_FLAGS) do flags[#flags + 1] = "--" .. c[1] end
+  if cli.CREDENTIALS_URI_FLAG then flags[#flags + 1] = "--" .. cli.CREDENTIALS_URI_FLAG[1] end
   return safe(flags)
 end
 

@@ -78,6 +78,7 @@ local function flag_of(name, is_list)
   return is_list and kebab:gsub("s$", "") or kebab
 end
 M.CLIENT_FLAGS, M.BEHAVIOUR_FLAGS, M.ORDER, M.COMMANDS, M.flag_of = CLIENT_FLAGS, BEHAVIOUR_FLAGS, ORDER, COMMANDS, flag_of   -- for cli/completion.lua
+M.CREDENTIALS_URI_FLAG = CREDENTIALS_URI_FLAG
 
 local function usage_error(message)
   return { kind = "usage", code = "InvalidArguments", message = message }
