@@ -24,6 +24,7 @@ typedef enum {
   OPT_TEXT,         /* a path, URL or name: UTF-8 without control characters */
   OPT_ENDPOINT, OPT_REGION_ID, OPT_ALGORITHM, OPT_NUMBER, OPT_BOOL,
   OPT_FUNCTION,     /* a Lua function: checked here, kept by the client (client.c) */
+  OPT_KIND_COUNT
 } opt_kind;
 
 typedef struct option {
@@ -640,10 +641,10 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
 /* core.options(): { {name, type, default, env, rule, choices, read_by}... } from the
  * option table, for the docs spec, the man page and shell completion. */
 int lp_config_options(lua_State *L) {
-  static const char *const type_names[] = {
+  static const char *const type_names[OPT_KIND_COUNT] = {
     [OPT_CREDENTIAL] = "string", [OPT_TEXT] = "string", [OPT_ENDPOINT] = "string",
     [OPT_REGION_ID] = "string", [OPT_ALGORITHM] = "string", [OPT_NUMBER] = "number",
-    [OPT_BOOL] = "boolean",
+    [OPT_BOOL] = "boolean", [OPT_FUNCTION] = "function",
   };
   lua_createtable(L, O_COUNT, 0);
   for (int i = 0; i < O_COUNT; i++) {
@@ -651,6 +652,7 @@ int lp_config_options(lua_State *L) {
     lua_createtable(L, 0, 5);
     lua_pushstring(L, o->name);
     lua_setfield(L, -2, "name");
+    if (!type_names[o->kind]) return luaL_error(L, "livepull: option kind %d has no type name", (int)o->kind);
     lua_pushstring(L, type_names[o->kind]);
     lua_setfield(L, -2, "type");
     if (o->env) { lua_pushstring(L, o->env); lua_setfield(L, -2, "env"); }
