@@ -28,7 +28,12 @@ describe("soak", function()
     local growth = rss_kib() - warm
     print(("\n  soak: 20000 calls in %d s, RSS %d KiB after 1000 calls, growth %d KiB after 20000"):format(
       os.time() - t0, warm, growth))
-    assert.is_true(growth < 2048, "RSS grew by " .. growth .. " KiB")
+    -- Under tools/sanitize (SANITIZE_REPORT set) valgrind's or ASan's own
+    -- allocator decides RSS (valgrind: 2.2-2.5 MiB here, 0.4-1 MiB without);
+    -- their leak check, which fails such a run on any lost block, is the
+    -- guard there, and the bound only catches runaway growth.
+    local limit = os.getenv("SANITIZE_REPORT") and 8192 or 2048
+    assert.is_true(growth < limit, "RSS grew by " .. growth .. " KiB")
     assert.are.equal(20000, #emu.requests())
   end)
 end)
