@@ -260,7 +260,12 @@ end
 local function cli_batch(endpoint)
   local path = opts.bin .. "/batch.jsonl"
   local lines = {}
-  for i = 1, BATCH.items do lines[i] = cjson.encode(W.params) end
+  for i = 1, BATCH.items do   -- a task each: lines about one task would be sent one after another
+    local p = {}
+    for k, v in pairs(W.params) do p[k] = v end
+    p.TaskId = ("%s-%d"):format(W.params.TaskId, i)
+    lines[i] = cjson.encode(p)
+  end
   write_file(path, table.concat(lines, "\n") .. "\n")
   local cmd = ("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=%s lua5.4 bin/livepull update --endpoint %s " ..
                "--access-key-id %s --access-key-secret %s --batch %s > %s"):format(
