@@ -16,6 +16,7 @@
 #include "encode.h"
 #include "error.h"
 #include "fields.h"
+#include "pacing.h"
 #include "policy.h"
 #include "redact.h"
 #include "response.h"
@@ -471,13 +472,7 @@ void lp_client_secrets(const lp_client *c, const lp_call *k, lp_secrets *s) {
  * ended the wait). */
 static int pace(lp_client *c, lp_error *err) {
   double wait;
-  if (lp_bucket_reserve(&c->bucket, lp_monotonic(), c->cfg.max_pacing_wait, &wait) != 0) {
-    lp_error_set(err, "transport", "PacingTimeout", NULL,
-                 "the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); "
-                 "nothing was sent", wait, c->cfg.max_pacing_wait);
-    err->retryable = 1;
-    return -1;
-  }
+  if (lp_pace_reserve(c, lp_monotonic(), c->cfg.max_pacing_wait, &wait, err) != 0) return -1;
   return lp_wait_for(wait, err);
 }
 
@@ -751,8 +746,9 @@ static int client_backoff(lua_State *L) {
 static int client_pace(lua_State *L) {
   lp_client *c = lp_check_client(L);
   double wait;
-  if (lp_bucket_reserve(&c->bucket, lp_monotonic(), c->released ? HUGE_VAL : c->cfg.max_pacing_wait,
-                        &wait) != 0) {
+  lp_error err;
+  if (lp_pace_reserve(c, lp_monotonic(), c->released ? HUGE_VAL : c->cfg.max_pacing_wait, &wait,
+                      &err) != 0) {
     lua_pushnil(L);   /* nil, wait: longer than max_pacing_wait, nothing taken */
     lua_pushnumber(L, wait);
     return 2;

@@ -8,6 +8,7 @@
 
 #include "client.h"
 #include "client_impl.h"
+#include "pacing.h"
 #include "response.h"
 #include "timeutil.h"
 
@@ -229,13 +230,7 @@ static void start(lua_State *L, run *r, many_slot *s, double now) {
   lp_error err;
   if (!s->reserved) {
     double wait;
-    if (lp_bucket_reserve(&c->bucket, now, c->cfg.max_pacing_wait, &wait) != 0) {
-      lp_error_set(&err, "transport", "PacingTimeout", NULL,
-                   "the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); "
-                   "nothing was sent", wait, c->cfg.max_pacing_wait);
-      err.retryable = 1;
-      goto failed;
-    }
+    if (lp_pace_reserve(c, now, c->cfg.max_pacing_wait, &wait, &err) != 0) goto failed;
     s->reserved = 1;
     s->reserved_at = now;
     s->start_at = now + wait;

@@ -1,0 +1,14 @@
+/* A client's request slots: the one function every send path asks before
+ * an attempt (client.c, many.c, client:pace()). */
+#include "pacing.h"
+
+#include "client_impl.h"
+
+int lp_pace_reserve(lp_client *c, double now, double max_wait, double *wait, lp_error *err) {
+  if (lp_bucket_reserve(&c->bucket, now, max_wait, wait) == 0) return 0;
+  lp_error_set(err, "transport", "PacingTimeout", NULL,
+               "the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); "
+               "nothing was sent", *wait, max_wait);
+  err->retryable = 1;
+  return -1;
+}
