@@ -186,6 +186,43 @@ describe("rate_store, native", function()
     c:close()
   end)
 
+  it("a forked child opens its own connection instead of sharing its parent's", function()
+    -- LuaJIT's FFI forks (nginx workers and forked runners do the same); under either flavour.
+    local cpath = H.LUA == "luajit" and os.getenv("LIVEPULL_CPATH")
+      or (os.getenv("LIVEPULL_BUILD_DIR") or "build") .. "/luajit/?.so"
+    local probe = io.open((cpath:gsub("%?", "livepull/core")))
+    assert(probe, "this case needs the LuaJIT twin (-DLIVEPULL_WITH_LUAJIT=ON): " .. cpath)
+    probe:close()
+    local code = ([[
+      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+      package.cpath = %q .. ";" .. package.cpath
+      local ffi = require "ffi"
+      ffi.cdef "int fork(void); int waitpid(int, int *, int); void _exit(int);"
+      local c = require("livepull").new { access_key_id = %q, access_key_secret = %q, rate_store = %q,
+        rate_key = "forked", rate_limit = 1000, rate_burst = 1000 }
+      assert(c:pace() == 0)   -- the parent connects
+      local pid = ffi.C.fork()
+      if pid == 0 then
+        io.write(pcall(c.pace, c) and "child ok\n" or "child failed\n")
+        io.flush()
+        os.execute("sleep 0.8")
+        ffi.C._exit(0)
+      end
+      os.execute("sleep 0.4")
+      local p = io.popen(%q)
+      io.write(p:read("*a"))
+      p:close()
+      io.write(c:pace() == 0 and "parent ok\n" or "parent failed\n")
+      ffi.C.waitpid(pid, nil, 0)
+    ]]):format(cpath, H.KEY_ID, H.SECRET, redis.url(nil, PASSWORD),
+      "redis-cli -p " .. redis.port .. " -a " .. PASSWORD .. " --no-auth-warning INFO clients")
+    local out = H.run("luajit -e " .. H.sh_quote(code) .. " 2>&1")
+    assert.truthy(out:find("child ok", 1, true), out)
+    assert.truthy(out:find("parent ok", 1, true), out)
+    -- The parent, the child and redis-cli: three connections, none shared.
+    assert.are.equal("3", out:match("connected_clients:(%d+)"), out)
+  end)
+
   it("a wrong password is a config error at the call; the password shows nowhere", function()
     for _, url in ipairs { redis.url(nil, PASSWORD .. "-wrong"), unix.url(nil, "x" .. PASSWORD), redis.url() } do
       local c = new { rate_store = url, endpoint = emu.url }
