@@ -223,6 +223,32 @@ describe("rate_store, native", function()
     assert.are.equal("3", out:match("connected_clients:(%d+)"), out)
   end)
 
+  it("a slot further than max_pacing_wait fails at once with PacingTimeout, the slot not spent", function()
+    local url = redis.url(nil, PASSWORD)
+    local c = new { rate_store = url, rate_key = "far", rate_limit = 2, rate_burst = 1, max_pacing_wait = 0.3,
+                    endpoint = emu.url }
+    assert.are.equal(0, c:pace())
+    local none, wait = c:pace()
+    assert.is_nil(none)
+    assert.is_true(wait > 0.4 and wait <= 0.5, "the wait it would have been: " .. tostring(wait))
+    local t0 = monotonic()
+    local ok, err = pcall(c.describe, c, { TaskId = TASK, Region = "cn-shanghai" })
+    assert.is_false(ok)
+    assert.is_true(monotonic() - t0 < 0.1, "it waited")
+    assert.are.equal("transport", err.kind)
+    assert.are.equal("PacingTimeout", err.code)
+    assert.is_true(err.retryable)
+    assert.truthy(err.message:find("shared bucket", 1, true), err.message)
+    assert.truthy(err.message:match("is 0%.[45]%d%d s away"), err.message)
+    -- Nothing was reserved by the refusals: another client still gets the slot half a second on.
+    local other = new { rate_store = url, rate_key = "far", rate_limit = 2, rate_burst = 1 }
+    local w = other:pace()
+    assert.is_true(w > 0.35 and w <= 0.52, "the refused slots were spent: " .. w)
+    assert.are.equal(0, #emu.requests(), "nothing was sent")
+    c:close()
+    other:close()
+  end)
+
   it("a wrong password is a config error at the call; the password shows nowhere", function()
     for _, url in ipairs { redis.url(nil, PASSWORD .. "-wrong"), unix.url(nil, "x" .. PASSWORD), redis.url() } do
       local c = new { rate_store = url, endpoint = emu.url }
