@@ -118,23 +118,28 @@ describe("rate_store, native", function()
 
   it("three processes with rate_limit = 9, rate_burst = 1: no throttling, at least 90 % of 9/s together", function()
     local results, log = fleet { count = 30, rate_limit = 9, rate_burst = 1 }
+    -- Under tools/sanitize (SANITIZE_REPORT set) valgrind runs each process some 20 times slower,
+    -- so a send lags its slot by far more than the 1/9 - 1/10 s margin and may be throttled (then
+    -- retried); the memory check is what that run is for, and every call must still succeed.
+    local sanitized = os.getenv("SANITIZE_REPORT") ~= nil
     for _, r in ipairs(results) do
       assert.are.equal(30, r.ok, cjson.encode(r.codes))
-      assert.are.equal(0, r.throttled)
+      if not sanitized then assert.are.equal(0, r.throttled) end
     end
     local times, codes = {}, {}
     for _, e in ipairs(log) do
-      times[#times + 1] = seconds(e.time)
-      if type(e.code) == "string" then codes[#codes + 1] = e.code end
+      if type(e.code) == "string" then codes[#codes + 1] = e.code else times[#times + 1] = seconds(e.time) end
     end
-    assert.are.equal(0, #codes, "the service answered " .. table.concat(codes, ", "))
+    if not sanitized then assert.are.equal(0, #codes, "the service answered " .. table.concat(codes, ", ")) end
     assert.are.equal(90, #times)
     table.sort(times)
     local rate = (#times - 1) / (times[#times] - times[1])
-    print(("\nfleet of 3 at rate_limit 9, rate_burst 1: %d calls, %.2f calls/s (%.0f %% of 9), 0 throttled")
-      :format(#times, rate, rate / 9 * 100))
+    print(("\nfleet of 3 at rate_limit 9, rate_burst 1: %d calls, %.2f calls/s (%.0f %% of 9), %d throttled")
+      :format(#times, rate, rate / 9 * 100, #codes))
     assert.is_true(rate >= 0.9 * 9, ("%.2f calls/s"):format(rate))
-    assert.is_true(rate <= 9.05, ("%.2f calls/s: above the rate"):format(rate))
+    -- Arrivals jitter around their slots: over 89 intervals a lag of J s shortens the span by J at most.
+    local most = sanitized and 9.5 or 9.1
+    assert.is_true(rate <= most, ("%.2f calls/s: above the rate"):format(rate))
   end)
 
   it("keeps one bucket per rate_key, shared by every client naming it", function()
@@ -334,7 +339,7 @@ describe("rate_store, native", function()
 
   it("Redis stopped in the middle of a run: no call fails, the fallback rate holds, sharing resumes", function()
     local stderr = os.tmpname()
-    -- 4 calls/s shared; 2/s alone while Redis is away. 24 calls: about 2 s before, 2.5 s away, 2 s after.
+    -- 4 calls/s shared; 2/s alone while Redis is away. 20 calls: about 2 s before, 2.5 s away, the rest after.
     local t0 = monotonic()
     local wait = spawn({ endpoint = emu.url, rate_store = redis.url(nil, PASSWORD), rate_key = "outage",
                          task_id = TASK, count = 20, rate_limit = 4, rate_burst = 1, rate_store_fallback = 2,
@@ -355,17 +360,14 @@ describe("rate_store, native", function()
     local _, notes = note:gsub("paces alone", "")
     assert.are.equal(1, notes, "one note a minute: " .. note)
     assert.is_nil(note:find(PASSWORD, 1, true), "the password shows in the note")
-    -- The emulator's log: at most 2/s (plus the one slot taken at once) while Redis was away.
-    local log = emu.requests()
-    assert.are.equal(20, #log)
-    local first = seconds(log[1].time)
+    -- At most 2/s while Redis was away (its burst of 1, and one slot Redis granted just before).
+    assert.are.equal(20, #emu.requests())
     local away = 0
-    for _, e in ipairs(log) do
-      local t = seconds(e.time) - first + (t0 + 0.5)   -- on this host's monotonic clock, roughly
+    for _, t in ipairs(r.sent) do
       if t > stopped + 0.1 and t < restarted - 0.1 then away = away + 1 end
     end
     local window = restarted - stopped - 0.2
-    assert.is_true(away >= 2 and away <= 2 * window + 1.5, ("%d calls in %.1f s away"):format(away, window))
+    assert.is_true(away >= 2 and away <= 2 * window + 2, ("%d calls in %.1f s away"):format(away, window))
     -- Sharing resumed: the bucket is in Redis again.
     assert.are.equal("1", redis.cli("EXISTS " .. H.sh_quote("livepull:{outage}:bucket")):match("%d"))
   end)

@@ -1,8 +1,9 @@
 -- One host of a fleet for spec/rate_store_spec.lua and bench/run: a process
 -- that sends `count` Describe calls to the emulator through a client paced
 -- by the shared bucket, one at a time or with call_many, and prints one
--- JSON line: { ok, failed, codes, attempts, throttled, first, last }
--- (monotonic seconds, comparable across the processes of one host). Its
+-- JSON line: { ok, failed, codes, attempts, throttled, first, last, sent }
+-- (monotonic seconds, comparable across the processes of one host; `sent`:
+-- when each attempt went out). Its
 -- settings come as JSON in LIVEPULL_WORKER (the spec's own URL and password:
 -- never on a command line, never printed).
 local cjson = require "cjson"
@@ -10,7 +11,7 @@ local livepull = require "livepull.safe"
 local core = require "livepull.core"
 
 local cfg = cjson.decode((assert(os.getenv("LIVEPULL_WORKER"), "LIVEPULL_WORKER is not set")))
-local attempts, throttled = 0, 0
+local attempts, throttled, sent = 0, 0, {}
 local opts = {
   access_key_id = cfg.access_key_id, access_key_secret = cfg.access_key_secret,
   endpoint = cfg.endpoint, rate_store = cfg.rate_store, rate_key = cfg.rate_key,
@@ -18,6 +19,7 @@ local opts = {
   max_attempts = cfg.max_attempts,
   on_attempt = function(ev)
     attempts = attempts + 1
+    sent[#sent + 1] = core.monotonic() - (ev.elapsed or 0)
     if ev.code and ev.code:find("^Throttling") then throttled = throttled + 1 end
   end,
 }
@@ -45,5 +47,5 @@ else
   for _ = 1, cfg.count do tally(client:describe(params)) end
 end
 out.last = core.monotonic()
-out.attempts, out.throttled = attempts, throttled
+out.attempts, out.throttled, out.sent = attempts, throttled, sent
 io.write(cjson.encode(out), "\n")
