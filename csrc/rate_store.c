@@ -136,6 +136,14 @@ static redisReply *command(exchange *x, lp_rate_store *s, int argc, const char *
   return r;
 }
 
+/* A refusal (err is set): the connection goes, without the reconnect pause
+ * (Redis was reached: the next call asks again, and fails the same way). */
+static store_answer rejected(lp_rate_store *s) {
+  if (s->redis) redisFree(s->redis);
+  s->redis = NULL;
+  return STORE_REJECTED;
+}
+
 /* An error reply: a pause (STORE_AWAY) or a refusal (a config error). */
 static store_answer error_reply(exchange *x, lp_rate_store *s, redisReply *r, const char *what, lp_error *err) {
   char text[200];
@@ -144,9 +152,7 @@ static store_answer error_reply(exchange *x, lp_rate_store *s, redisReply *r, co
   if (transient_error(text)) return away(x, s, what, text);
   lp_error_set(err, "config", "RateStoreRejected", "rate_store", "Redis refused %s: %s; nothing was sent", what,
                text);
-  if (s->redis) redisFree(s->redis);   /* a refusal is not a failure to reach it: no reconnect pause */
-  s->redis = NULL;
-  return STORE_REJECTED;
+  return rejected(s);
 }
 
 /* Connects, then AUTH and SELECT as the URL says. */
@@ -213,13 +219,16 @@ static store_answer reserve_in_redis(exchange *x, lp_rate_store *s, const char *
     freeReplyObject(r);
     lp_error_set(err, "config", "RateStoreRejected", "rate_store",
                  "the pacing script answered something other than {granted, delay}: is rate_store a Redis?");
-    if (s->redis) redisFree(s->redis);
-    s->redis = NULL;
-    return STORE_REJECTED;
+    return rejected(s);
   }
   int granted = r->element[0]->integer == 1;
   x->delay_us = r->element[1]->integer;
   freeReplyObject(r);
+  if (granted && (double)x->delay_us > atof(wait_us)) {   /* the script never grants past max_wait */
+    lp_error_set(err, "config", "RateStoreRejected", "rate_store",
+                 "the pacing script granted a slot further away than it was allowed to: is rate_store a Redis?");
+    return rejected(s);
+  }
   return granted ? STORE_GRANTED : STORE_REFUSED;
 }
 

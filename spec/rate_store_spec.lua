@@ -264,6 +264,57 @@ describe("rate_store, native", function()
     other:close()
   end)
 
+  -- A server on the rate_store address that is not a Redis, or a hostile one: each answer to every
+  -- command, and what the client makes of it (never a crash, never a wait it was not allowed).
+  local NOT_REDIS = [[
+import socket, sys, threading
+reply = bytes.fromhex(sys.argv[1])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    try:
+        while c.recv(65536):
+            if reply: c.sendall(reply)
+    except OSError: pass
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+]]
+  local hostile = {
+    { "a status instead of the reply", "+OK\r\n", "RateStoreRejected", "other than {granted, delay}" },
+    { "a string for the delay", "*2\r\n:1\r\n$3\r\nabc\r\n", "RateStoreRejected", "other than {granted, delay}" },
+    { "a negative delay", "*2\r\n:1\r\n:-5\r\n", "RateStoreRejected", "other than {granted, delay}" },
+    { "three elements", "*3\r\n:1\r\n:0\r\n:0\r\n", "RateStoreRejected", "other than {granted, delay}" },
+    { "a slot granted past max_pacing_wait", "*2\r\n:1\r\n:999999999999\r\n", "RateStoreRejected",
+      "further away than it was allowed" },
+    { "an error with control bytes", "-ERR \1\27[31mred\r\n", "RateStoreRejected", "ERR ??[31mred" },
+    { "bytes that are not RESP", "garbage\r\n", "RateStoreUnavailable", "Protocol error" },
+    { "no answer at all", "", "RateStoreUnavailable", "no answer within rate_store_timeout" },
+    { "a bulk announced and never sent", "$2000000000\r\nab", "RateStoreUnavailable", "no answer within" },
+  }
+  for _, case in ipairs(hostile) do
+    it("a rate store that answers " .. case[1] .. ": " .. case[3], function()
+      local hex = case[2]:gsub(".", function(ch) return ("%02x"):format(ch:byte()) end)
+      local proc = assert(io.popen("sh -c 'echo $$; exec python3 -c \"$0\" \"$1\"' " .. H.sh_quote(NOT_REDIS) ..
+        " " .. hex, "r"))
+      local pid = assert(tonumber(proc:read("*l")))
+      local port = assert(tonumber(proc:read("*l")), "the fake server did not start")
+      local c = new { rate_store = "redis://127.0.0.1:" .. port, rate_store_fallback = false, rate_store_timeout = 0.2 }
+      local t0 = monotonic()
+      local ok, err = pcall(c.pace, c)
+      local took = monotonic() - t0
+      os.execute("kill " .. pid)
+      proc:close()
+      assert.is_false(ok)
+      assert.are.equal(case[3], err.code)
+      assert.truthy(err.message:find(case[4], 1, true), err.message)
+      assert.is_nil(err.message:find("[%c]"), "a control byte in the message")
+      assert.is_true(took < 0.35, ("took %.3f s"):format(took))
+      c:close()
+    end)
+  end
+
   it("a wrong password is a config error at the call; the password shows nowhere", function()
     for _, url in ipairs { redis.url(nil, PASSWORD .. "-wrong"), unix.url(nil, "x" .. PASSWORD), redis.url() } do
       local c = new { rate_store = url, endpoint = emu.url }
