@@ -4,11 +4,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "client.h"
 #include "client_impl.h"
 #include "pacing.h"
+#include "process.h"
 #include "response.h"
 #include "timeutil.h"
 
@@ -34,13 +34,13 @@ typedef struct many_slot {
 
 struct lp_many {
   CURLM *multi;
-  pid_t pid;   /* curl handles are used only by the process that made them */
+  unsigned long generation;   /* curl handles are used only by the process that made them */
   many_slot slots[MANY_MAX_SLOTS];
 };
 
 void lp_many_free(struct lp_many *m) {
   if (!m) return;
-  int own = m->pid == getpid();
+  int own = m->generation == lp_process_generation();
   for (int i = 0; i < MANY_MAX_SLOTS; i++) {
     many_slot *s = &m->slots[i];
     if (own && s->session.easy) {
@@ -49,14 +49,7 @@ void lp_many_free(struct lp_many *m) {
     } else {
       lp_buf_free(&s->session.answer.body);   /* a forked child leaves the parent's handles alone */
     }
-    if (s->call) {
-      lp_request_free(&s->call->req);
-      lp_signed_free(&s->call->sig);
-      lp_buf_free(&s->call->url);
-      lp_buf_free(&s->call->line);
-      lp_buf_free(&s->call->answer.body);
-      free(s->call);
-    }
+    lp_call_free(s->call);
   }
   if (own && m->multi) curl_multi_cleanup(m->multi);
   free(m);
@@ -103,11 +96,11 @@ static struct lp_many *many_begin(lua_State *L, lp_client *c) {
   lua_setmetatable(L, -2);
   struct lp_many *m = c->spare_many;
   c->spare_many = NULL;
-  if (m && m->pid != getpid()) { lp_many_free(m); m = NULL; }   /* inherited across fork */
+  if (m && m->generation != lp_process_generation()) { lp_many_free(m); m = NULL; }   /* inherited across fork */
   if (!m) {
     m = (struct lp_many *)calloc(1, sizeof *m);
     if (!m) return NULL;
-    m->pid = getpid();
+    m->generation = lp_process_generation();
     m->multi = curl_multi_init();
     if (!m->multi) { free(m); return NULL; }
     curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, (long)MANY_MAX_SLOTS);
