@@ -151,6 +151,21 @@ describe("plain livepull inside nginx", function()
     assert.is_true(took > 0.8, ("/ping took %.2f s: force_libcurl did not keep libcurl"):format(took))
   end)
 
+  it("a credentials provider, tasks(), prepare and credentials_info work from a content handler", function()
+    local creds = H.start_credentials_emulator(emu)
+    local native = require("livepull").new { endpoint = emu.url, rate_limit = 0, access_key_id = H.KEY_ID,
+                                             access_key_secret = H.SECRET }
+    local expected = 0
+    for _ in native:tasks { Region = "cn-shanghai", PageSize = 1 } do expected = expected + 1 end
+    native:close()
+    local out = N.get(url("/extras", { uri = creds.url .. "/credentials" }))
+    creds.stop()
+    assert.is_true(expected > 1)   -- more than one page
+    assert.are.equal(expected, out.tasks)
+    assert.are.equal("credentials_uri", out.provider)
+    assert.is_true(out.signed)
+  end)
+
   it("a proxy, which cosockets cannot use, fails new in a content handler and names force_libcurl", function()
     local out = N.get(url("/proxy"))
     assert.is_true(out.raised)
