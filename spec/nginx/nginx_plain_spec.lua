@@ -151,15 +151,17 @@ describe("plain livepull inside nginx", function()
     assert.is_true(took > 0.8, ("/ping took %.2f s: force_libcurl did not keep libcurl"):format(took))
   end)
 
-  it("a credentials provider, tasks(), prepare and credentials_info work from a content handler", function()
+  it("a credentials provider (fetched over cosockets), tasks(), prepare and credentials_info from a content handler", function()
     local creds = H.start_credentials_emulator(emu)
+    creds.config { failures = { uri = "slow" }, slow_seconds = 1.5 }   -- new() waits on it
     local native = require("livepull").new { endpoint = emu.url, rate_limit = 0, access_key_id = H.KEY_ID,
                                              access_key_secret = H.SECRET }
     local expected = 0
     for _ in native:tasks { Region = "cn-shanghai", PageSize = 1 } do expected = expected + 1 end
     native:close()
-    local out = N.get(url("/extras", { uri = creds.url .. "/credentials" }))
+    local took, out = ping_while(url("/extras", { uri = creds.url .. "/credentials" }))
     creds.stop()
+    assert.is_true(took < 1, ("/ping took %.2f s: the credentials were fetched over libcurl"):format(took))
     assert.is_true(expected > 1)   -- more than one page
     assert.are.equal(expected, out.tasks)
     assert.are.equal("credentials_uri", out.provider)
@@ -173,5 +175,34 @@ describe("plain livepull inside nginx", function()
     assert.are.equal("proxy", out.field)
     assert.truthy(out.message:find("force_libcurl", 1, true), out.message)
     assert.is_nil(out.message:find("127.0.0.1:9", 1, true))   -- the proxy URL is never quoted
+    -- made in init_by_lua (libcurl), the client fails each call where cosockets would send it
+    assert.are.same({ sent = false, code = "InvalidConfig", field = "proxy" }, out.later)
+    assert.are.equal(0, #emu.requests())
+  end)
+
+  it("an ngx.timer.at callback sends over cosockets", function()
+    slow_answer()
+    assert.are.equal("started", N.get(url("/timer")).timer)
+    H.run("sleep 0.3")
+    local t0 = H.now()
+    assert.truthy(H.run("curl -s --max-time 20 " .. nginx.url .. "/ping"):find("pong"))
+    local took = H.now() - t0
+    assert.is_true(took < 1, ("/ping took %.2f s while the timer's call waited"):format(took))
+    local out
+    for _ = 1, 50 do
+      out = N.get(nginx.url .. "/last_timer")
+      if out.result or out.error then break end
+      H.run("sleep 0.1")
+    end
+    assert.is_string(out.result and out.result.RequestId, cjson.encode(out))
+  end)
+
+  it("outside nginx, require \"livepull\" loads none of this", function()
+    local client = require("livepull.safe").new { endpoint = emu.url, access_key_id = H.KEY_ID,
+                                                  access_key_secret = H.SECRET, rate_limit = 0 }
+    assert.is_table(client:update { TaskId = "fd245384-4067-4f91-9d75-9666a6bc0000", Region = "cn-shanghai" })
+    client:close()
+    assert.is_nil(package.loaded["livepull.nginx"])
+    assert.is_nil(package.loaded["livepull.resty"])
   end)
 end)
