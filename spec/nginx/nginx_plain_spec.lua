@@ -100,6 +100,31 @@ describe("plain livepull inside nginx", function()
     same_error("livepull.safe", false)
   end)
 
+  it("on_attempt sees the native path's events across a retry", function()
+    local function run(native)
+      emu.reset()
+      emu.faults { { kind = "error", status = 503, count = 1 } }
+      if native then
+        return snippet(require "livepull", { endpoint = emu.url, key_id = H.KEY_ID, secret = H.SECRET, attempts = 3 })
+      end
+      return N.get(url("/plain", { attempts = 3 }))
+    end
+    local native, out = run(true), run(false)
+    assert.are.equal(2, #native.events)
+    assert.are.equal(#native.events, #out.events)
+    for i, ev in ipairs(out.events) do
+      local want = native.events[i]
+      for _, k in ipairs { "action", "attempt", "status", "code", "task_id" } do
+        assert.are.equal(want[k], ev[k], k .. " of event " .. i)
+      end
+      assert.are.equal(want.retry_in == nil, ev.retry_in == nil, "retry_in of event " .. i)
+      assert.are.equal(want.request_id == nil, ev.request_id == nil, "request_id of event " .. i)
+      assert.is_number(ev.elapsed)
+      assert.is_number(ev.paced)
+    end
+    assert.is_string(out.result.RequestId)
+  end)
+
   it("call_many from plain Lua: input order, per-item errors, light threads, ClientClosed after close", function()
     local list = { { TaskId = "fd245384-4067-4f91-9d75-9666a6bc0000", Region = "cn-shanghai" }, { TaskId = "", Region = "cn-shanghai" } }
     local native = require("livepull.safe").new { endpoint = emu.url, rate_limit = 0, access_key_id = H.KEY_ID,
@@ -177,6 +202,8 @@ describe("plain livepull inside nginx", function()
     assert.is_nil(out.message:find("127.0.0.1:9", 1, true))   -- the proxy URL is never quoted
     -- made in init_by_lua (libcurl), the client fails each call where cosockets would send it
     assert.are.same({ sent = false, code = "InvalidConfig", field = "proxy" }, out.later)
+    -- livepull.resty refuses both: a proxy it cannot use, and force_libcurl it cannot honour
+    assert.are.same({ made = false, proxy = "proxy", forced = "force_libcurl" }, out.resty)
     assert.are.equal(0, #emu.requests())
   end)
 
