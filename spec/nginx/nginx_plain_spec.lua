@@ -29,8 +29,9 @@ describe("plain livepull inside nginx", function()
     return nginx.url .. path .. "?" .. N.query(args)
   end
 
-  -- GETs u in the background, asks the single worker for /ping 0.5 s later (the call then waits 1 s more on a 1.5 s answer);
-  -- returns the seconds /ping took and the background answer (decoded).
+  -- GETs u in the background, asks the single worker for /ping 0.5 s later
+  -- (a call on a 1.5 s answer then waits 1 s more); returns the seconds /ping
+  -- took and the background answer (decoded).
   local function ping_while(u)
     local dir = H.tmpdir()
     H.run(("curl -s --max-time 30 %s > %s/out.json &"):format(H.sh_quote(u), dir))
