@@ -639,7 +639,7 @@ static int client_settings(lua_State *L) {
   lp_client *c = lp_open_client(L);
   if (!c) return lp_fail(L, lp_check_client(L)->safe);
   const lp_config *cfg = &c->cfg;
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 16);
   /* The endpoint as parts, so no transport parses a URL again. */
   lua_pushstring(L, cfg->scheme);
   lua_setfield(L, -2, "scheme");
@@ -656,6 +656,13 @@ static int client_settings(lua_State *L) {
     lua_pushstring(L, strings[i][1]);
     lua_setfield(L, -2, strings[i][0]);
   }
+  /* Booleans a transport must honour: livepull.resty cannot send through a
+   * proxy (a cosocket connects directly), and force_libcurl keeps a plain
+   * client off cosockets inside nginx (lua/livepull/nginx.lua). */
+  lua_pushboolean(L, cfg->proxy != NULL);
+  lua_setfield(L, -2, "proxy");
+  lua_pushboolean(L, cfg->force_libcurl);
+  lua_setfield(L, -2, "force_libcurl");
   const struct { const char *name; double value; } numbers[] = {
     {"connect_timeout", cfg->connect_timeout}, {"timeout", cfg->timeout},
     {"max_response_bytes", (double)cfg->max_response_bytes}, {"max_attempts", cfg->max_attempts},

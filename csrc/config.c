@@ -47,7 +47,7 @@ enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
   O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
   O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_MAX_PACING_WAIT,
-  O_ON_ATTEMPT, O_SHARED_DICT, O_COUNT
+  O_ON_ATTEMPT, O_SHARED_DICT, O_FORCE_LIBCURL, O_COUNT
 };
 
 static const option options[O_COUNT + 1] = {
@@ -73,6 +73,7 @@ static const option options[O_COUNT + 1] = {
   [O_MAX_PACING_WAIT] = {"max_pacing_wait", OPT_NUMBER, 0, NULL},
   [O_ON_ATTEMPT] = {"on_attempt", OPT_FUNCTION, 0, NULL},
   [O_SHARED_DICT] = {"shared_dict", OPT_TEXT, 256, NULL},
+  [O_FORCE_LIBCURL] = {"force_libcurl", OPT_BOOL, 0, NULL},
   [O_COUNT] = {NULL, 0, 0, NULL},
 };
 
@@ -632,6 +633,7 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   cfg->connect_timeout = num[O_CONNECT_TIMEOUT];
   cfg->timeout = num[O_TIMEOUT];
   cfg->allow_insecure_http = insecure;
+  cfg->force_libcurl = v[O_FORCE_LIBCURL].given && v[O_FORCE_LIBCURL].num != 0;
   cfg->max_response_bytes = (long long)num[O_MAX_RESPONSE];
   cfg->max_attempts = (int)num[O_MAX_ATTEMPTS];
   cfg->retry_base_delay = num[O_RETRY_BASE];

@@ -47,6 +47,7 @@ M.CLIENT_FLAGS = CLIENT_FLAGS
 M.NOT_FLAGS = {
   region_id = "the parameter flag --region-id sends RegionId; a profile's region_id is the default",
   shared_dict = "nginx only (livepull.resty)",
+  force_libcurl = "nginx only (a plain client inside nginx)",
   on_attempt = "a Lua function: no command-line form",
   credentials = "--credentials-uri URI gives the credentials_uri type; the other types are Lua tables",
   profile = "--profile NAME (or ALIBABA_CLOUD_PROFILE) reads it",
