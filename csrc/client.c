@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 
+#include "args.h"
 #include "config.h"
 #include "encode.h"
 #include "error.h"
@@ -193,24 +194,19 @@ static int check_token(const char *s, size_t n) {
 /* prepare's third argument: { nonce = "...", timestamp = "YYYY-MM-DDTHH:MM:SSZ" }. */
 static int read_prepare_opts(lua_State *L, int idx, const char **nonce, const char **timestamp,
                              long long *now, lp_error *err) {
+  static const char *const names[] = {"nonce", "timestamp", NULL};
+  lp_key_names known = {names, sizeof names[0], NULL};
+  lp_unknown_key unknown;
   if (lua_isnoneornil(L, idx)) return 0;
-  if (lua_type(L, idx) != LUA_TTABLE || lua_getmetatable(L, idx)) {
-    if (lua_type(L, idx) == LUA_TTABLE) lua_pop(L, 1);
+  if (!lp_is_plain_table(L, idx)) {
     lp_error_set(err, "validation", "InvalidParameter", "opts",
                  "prepare's options must be a plain table (no metatable)");
     return -1;
   }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    size_t n = 0;
-    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : "";
-    if (strcmp(k, "nonce") != 0 && strcmp(k, "timestamp") != 0) {
-      lua_pop(L, 1);
-      lp_error_set(err, "validation", "UnknownParameter", "opts",
-                   "prepare takes the options nonce and timestamp only");
-      return -1;
-    }
+  if (lp_find_unknown_key(L, idx, &known, &unknown)) {
+    lp_error_set(err, "validation", "UnknownParameter", "opts",
+                 "prepare takes the options nonce and timestamp only");
+    return -1;
   }
   lua_getfield(L, idx, "nonce");   /* a plain table: no metamethod runs */
   if (!lua_isnil(L, -1)) {

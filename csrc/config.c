@@ -1,3 +1,5 @@
+/* Client configuration: the one table of options, read from a Lua table
+ * and the ALIBABA_CLOUD_* environment, with the endpoint and proxy rules. */
 #include "config.h"
 
 #include <math.h>
@@ -12,8 +14,8 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "args.h"
 #include "encode.h"
-#include "validate.h"
 #include "version.h"
 
 #define LP_DEFAULT_HOST "live.aliyuncs.com"
@@ -83,12 +85,6 @@ static const char *const algorithm_names[] = {"ACS3-HMAC-SHA256", "HMAC-SHA1", N
  * only accepts them and notes that one is given, so they are not rows above. */
 static const char *const provider_options[] = {"credentials", "profile", NULL};
 
-static int is_provider_option(const char *name, size_t len) {
-  for (int i = 0; provider_options[i]; i++)
-    if (strlen(provider_options[i]) == len && memcmp(provider_options[i], name, len) == 0) return 1;
-  return 0;
-}
-
 static const option *find_option(const char *name, size_t len) {
   for (const option *o = options; o->name; o++)
     if (strlen(o->name) == len && memcmp(o->name, name, len) == 0) return o;
@@ -96,27 +92,12 @@ static const option *find_option(const char *name, size_t len) {
 }
 
 static int check_keys(lua_State *L, int idx, lp_error *err) {
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    char shown[64];
-    if (lua_type(L, -2) != LUA_TSTRING) {
-      const char *type = lp_type_name(L, -2);
-      lua_pop(L, 2);
-      return FAIL("UnknownOption", "config", "option names must be strings; found a %s key", type);
-    }
-    size_t len;
-    const char *key = lua_tolstring(L, -2, &len);
-    if (!find_option(key, len) && !is_provider_option(key, len)) {
-      const char *hint = lp_suggest(key, len, &options[0].name, sizeof(option));
-      if (!hint) hint = lp_suggest(key, len, provider_options, sizeof provider_options[0]);
-      lp_excerpt(shown, sizeof shown, key, len, 40);
-      lua_pop(L, 2);
-      if (hint) return FAIL("UnknownOption", shown, "\"%s\" is not an option; did you mean \"%s\"?", shown, hint);
-      return FAIL("UnknownOption", shown, "\"%s\" is not an option of livepull.new", shown);
-    }
-    lua_pop(L, 1);
-  }
-  return 0;
+  lp_key_names names = {&options[0].name, sizeof(option), provider_options};
+  lp_unknown_key k;
+  if (!lp_find_unknown_key(L, idx, &names, &k)) return 0;
+  if (k.type) return FAIL("UnknownOption", "config", "option names must be strings; found a %s key", k.type);
+  if (k.hint) return FAIL("UnknownOption", k.shown, "\"%s\" is not an option; did you mean \"%s\"?", k.shown, k.hint);
+  return FAIL("UnknownOption", k.shown, "\"%s\" is not an option of livepull.new", k.shown);
 }
 
 /* Hosts and ports, one grammar for the endpoint and the proxy. */
@@ -541,10 +522,8 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   if (!lua_isnoneornil(L, idx)) {
     if (lua_type(L, idx) != LUA_TTABLE)
       return FAIL("InvalidConfig", "config", "the configuration must be a table (got %s)", lp_type_name(L, idx));
-    if (lua_getmetatable(L, idx)) {
-      lua_pop(L, 1);
+    if (!lp_is_plain_table(L, idx))
       return FAIL("InvalidConfig", "config", "the configuration must be a plain table without a metatable");
-    }
     if (check_keys(L, idx, err) != 0) return -1;
   } else {
     idx = 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "client.h"
 #include "client_impl.h"
 #include "pacing.h"
@@ -383,7 +384,7 @@ static void drive(lua_State *L, run *r) {
 static int check_arguments(lua_State *L, int list, int opts, int shift, int *n, int *concurrency,
                            int *has_on_result) {
   if (lua_type(L, list) != LUA_TTABLE) return luaL_argerror(L, list + shift, "a sequence of parameter tables");
-  luaL_argcheck(L, !lua_getmetatable(L, list), list + shift, "the list must be a plain table");
+  luaL_argcheck(L, lp_is_plain_table(L, list), list + shift, "the list must be a plain table");
   int len = (int)lp_rawlen(L, list), count = 0;
   lua_pushnil(L);
   while (lua_next(L, list)) {
@@ -401,7 +402,7 @@ static int check_arguments(lua_State *L, int list, int opts, int shift, int *n, 
   *has_on_result = 0;
   if (lua_isnoneornil(L, opts)) return 0;
   if (lua_type(L, opts) != LUA_TTABLE) return luaL_argerror(L, opts + shift, "a table of options or nil");
-  luaL_argcheck(L, !lua_getmetatable(L, opts), opts + shift, "the options must be a plain table");
+  luaL_argcheck(L, lp_is_plain_table(L, opts), opts + shift, "the options must be a plain table");
   lua_pushnil(L);
   while (lua_next(L, opts)) {
     const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";

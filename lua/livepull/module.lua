@@ -141,7 +141,8 @@ return function(safe)
   end
 
   -- livepull.update(params [, config]) and one such function per operation.
-  for action, method in pairs(core.operations()) do
+  for _, op in ipairs(core.operations()) do
+    local action, method = op.action, op.method
     -- An operation may not hide new, version or is_error.
     if M[method] then error(("livepull: the function %s of %s is taken"):format(method, action)) end
     M[method] = function(params, config)

@@ -90,7 +90,8 @@ route("call", function(r, ...) return r:call(...) end)
 route("call_many", function(r, ...) return r:call_many(...) end)
 route("prepare", function(r, ...) return r.core:prepare(...) end)   -- it may refresh credentials
 route("credentials_info", function(r) return r:credentials_info() end)
-for _, method in pairs(core.operations()) do
+for _, op in ipairs(core.operations()) do
+  local method = op.method
   local many = method .. "_many"
   route(method, function(r, ...) return r[method](r, ...) end)
   route(many, function(r, ...) return r[many](r, ...) end)

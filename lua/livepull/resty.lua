@@ -472,7 +472,8 @@ function Client:call_many(action, list, opts)
   return results
 end
 
-for action, method in pairs(core.operations()) do
+for _, op in ipairs(core.operations()) do
+  local action, method = op.action, op.method
   Client[method] = function(self, params) return self:call(action, params) end
   Client[method .. "_many"] = function(self, list, opts) return self:call_many(action, list, opts) end
 end

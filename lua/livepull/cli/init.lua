@@ -64,8 +64,11 @@ local BEHAVIOUR_FLAGS = {
 }
 
 -- Commands: name -> action, in the order help lists them.
-local COMMANDS, ORDER = {}, { "create", "describe", "list", "update", "stop", "restart", "delete" }
-for action, method in pairs(core.operations()) do COMMANDS[method] = action end
+local COMMANDS, ORDER = {}, {}
+for _, op in ipairs(core.operations()) do
+  COMMANDS[op.method] = op.action
+  ORDER[#ORDER + 1] = op.method
+end
 -- plan and apply (cli/apply.lua) take update's parameter flags.
 COMMANDS.plan, COMMANDS.apply = "UpdateLivePullToPush", "UpdateLivePullToPush"
 ORDER[#ORDER + 1], ORDER[#ORDER + 2] = "plan", "apply"

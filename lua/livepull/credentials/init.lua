@@ -126,7 +126,7 @@ local function fresh_first(original)
 end
 
 local signing = { "call", "prepare", "call_many" }
-for _, method in pairs(core.operations()) do signing[#signing + 1] = method end
+for _, op in ipairs(core.operations()) do signing[#signing + 1] = op.method end
 for _, name in ipairs(signing) do
   if methods[name] then methods[name] = fresh_first(methods[name]) end
 end
