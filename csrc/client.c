@@ -7,11 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
+#include "args.h"
 #include "config.h"
 #include "encode.h"
 #include "error.h"
@@ -19,6 +18,7 @@
 #include "pacing.h"
 #include "rate_store.h"
 #include "policy.h"
+#include "process.h"
 #include "redact.h"
 #include "response.h"
 #include "session.h"
@@ -60,7 +60,7 @@ int lp_fail_with(lua_State *L, int safe, const lp_error *e) {
   return lp_fail(L, safe);
 }
 
-static void call_free(lp_call *k) {
+void lp_call_free(lp_call *k) {
   if (!k) return;
   lp_request_free(&k->req);
   lp_signed_free(&k->sig);   /* held the signature and, for V1, the token */
@@ -72,10 +72,10 @@ static void call_free(lp_call *k) {
 
 void lp_client_release(lp_client *c) {
   lp_signer_free(&c->signer);
-  OPENSSL_cleanse(c->nonce_pool, sizeof c->nonce_pool);
+  lp_random_free(&c->random);
   lp_session_close(&c->session);
   lp_config_free(&c->cfg);
-  call_free(c->spare);
+  lp_call_free(c->spare);
   c->spare = NULL;
   lp_many_free(c->spare_many);
   c->spare_many = NULL;
@@ -99,7 +99,7 @@ void lp_call_end(call_box *box) {
   if (!c->closed && !c->spare && held <= SPARE_MAX_BYTES) {
     c->spare = k;
   } else {
-    call_free(k);
+    lp_call_free(k);
   }
   if (c->closed && !c->released && c->busy == 0) lp_client_release(c);
 }
@@ -176,21 +176,11 @@ int lp_client_new(lua_State *L) {
   if (c->cfg.access_key_secret) OPENSSL_cleanse(c->cfg.access_key_secret, strlen(c->cfg.access_key_secret));
   free(c->cfg.access_key_secret);
   c->cfg.access_key_secret = NULL;
-  c->nonce_used = sizeof c->nonce_pool;   /* empty: filled at the first request */
   c->retry = (lp_retry_policy){c->cfg.max_attempts, c->cfg.retry_base_delay,
                                THROTTLE_BASE_DELAY, c->cfg.retry_max_delay};
   lp_bucket_init(&c->bucket, c->cfg.rate_limit, c->cfg.rate_burst, lp_monotonic());
-  if (RAND_bytes((unsigned char *)&c->rng, sizeof c->rng) != 1 || c->rng == 0)
-    c->rng = 0x9E3779B97F4A7C15ULL ^ (unsigned long long)lp_monotonic();
+  lp_random_init(&c->random);
   return 1;
-}
-
-/* A uniform number in [0, 1) for jitter (xorshift64*; not for secrets). */
-static double next_random(lp_client *c) {
-  c->rng ^= c->rng >> 12;
-  c->rng ^= c->rng << 25;
-  c->rng ^= c->rng >> 27;
-  return (double)((c->rng * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
 static int check_token(const char *s, size_t n) {
@@ -207,24 +197,19 @@ static int check_token(const char *s, size_t n) {
 /* prepare's third argument: { nonce = "...", timestamp = "YYYY-MM-DDTHH:MM:SSZ" }. */
 static int read_prepare_opts(lua_State *L, int idx, const char **nonce, const char **timestamp,
                              long long *now, lp_error *err) {
+  static const char *const names[] = {"nonce", "timestamp", NULL};
+  lp_key_names known = {names, sizeof names[0], NULL};
+  lp_unknown_key unknown;
   if (lua_isnoneornil(L, idx)) return 0;
-  if (lua_type(L, idx) != LUA_TTABLE || lua_getmetatable(L, idx)) {
-    if (lua_type(L, idx) == LUA_TTABLE) lua_pop(L, 1);
+  if (!lp_is_plain_table(L, idx)) {
     lp_error_set(err, "validation", "InvalidParameter", "opts",
                  "prepare's options must be a plain table (no metatable)");
     return -1;
   }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    size_t n = 0;
-    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : "";
-    if (strcmp(k, "nonce") != 0 && strcmp(k, "timestamp") != 0) {
-      lua_pop(L, 1);
-      lp_error_set(err, "validation", "UnknownParameter", "opts",
-                   "prepare takes the options nonce and timestamp only");
-      return -1;
-    }
+  if (lp_find_unknown_key(L, idx, &known, &unknown)) {
+    lp_error_set(err, "validation", "UnknownParameter", "opts",
+                 "prepare takes the options nonce and timestamp only");
+    return -1;
   }
   lua_getfield(L, idx, "nonce");   /* a plain table: no metamethod runs */
   if (!lua_isnil(L, -1)) {
@@ -296,30 +281,16 @@ int lp_call_validate(lua_State *L, lp_client *c, lp_call *k, const lp_operation 
   return lp_build(&c->cfg, op, &k->req, &k->http, err);
 }
 
-/* 128 random bits as 32 hex characters, from the client's pool. */
-static int next_nonce(lp_client *c, char out[33]) {
-  pid_t pid = getpid();
-  if (c->nonce_used + 16 > sizeof c->nonce_pool || pid != c->nonce_pid) {
-    if (RAND_bytes(c->nonce_pool, sizeof c->nonce_pool) != 1) return -1;
-    c->nonce_used = 0;
-    c->nonce_pid = pid;
-  }
-  lp_hex(out, c->nonce_pool + c->nonce_used, 16);
-  OPENSSL_cleanse(c->nonce_pool + c->nonce_used, 16);   /* a used nonce is not kept */
-  c->nonce_used += 16;
-  return 0;
-}
-
 /* sign: every attempt gets its own nonce and time; leaves k->sig and k->url. */
 int lp_call_sign(lp_client *c, lp_call *k, const char *nonce, const char *timestamp, long long now,
                  lp_error *err) {
-  char nonce_buf[33], time_buf[LP_TIME_LEN + 1];
+  char nonce_buf[LP_NONCE_LEN + 1], time_buf[LP_TIME_LEN + 1];
   if (!c->cfg.access_key_id) {
     lp_error_set(err, "config", "MissingCredentials", NULL, "this client has no credentials yet");
     return -1;
   }
   if (!nonce) {
-    if (next_nonce(c, nonce_buf) != 0) {
+    if (lp_random_nonce(&c->random, nonce_buf) != 0) {
       lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (RAND_bytes) failed");
       return -1;
     }
@@ -433,8 +404,8 @@ void lp_client_session_options(const lp_client *c, lp_session_options *o) {
 }
 
 static int open_session(lp_client *c, lp_error *err) {
-  pid_t pid = getpid();
-  if (c->session.easy && c->session_pid != pid) {
+  unsigned long generation = lp_process_generation();
+  if (c->session.easy && c->session_generation != generation) {
     /* Inherited across fork (a client made in nginx's init_by_lua, used in a
      * worker): the parent still uses that connection, so the child leaves the
      * handle untouched (closing it would send TLS close_notify on the
@@ -443,7 +414,7 @@ static int open_session(lp_client *c, lp_error *err) {
     c->session.easy = NULL;
   }
   if (c->session.easy) return 0;
-  c->session_pid = pid;
+  c->session_generation = generation;
   lp_session_options o;
   lp_client_session_options(c, &o);
   return lp_session_open(&c->session, &o, err);
@@ -525,7 +496,7 @@ int lp_retry_wait(lua_State *L, lp_client *c, int err_idx, long long n, const lp
   lua_pop(L, 3);   /* the strings were only compared above */
   if (!retryable || local || !repeatable || n >= c->retry.max_attempts) return 0;
   double hint = answered && hints ? lp_answer_retry_hint(hints) : -1;
-  *wait = lp_backoff(&c->retry, (int)n, throttled, hint, next_random(c));
+  *wait = lp_backoff(&c->retry, (int)n, throttled, hint, lp_random_unit(&c->random));
   return 1;
 }
 
@@ -667,7 +638,7 @@ static int client_settings(lua_State *L) {
   lp_client *c = lp_open_client(L);
   if (!c) return lp_fail(L, lp_check_client(L)->safe);
   const lp_config *cfg = &c->cfg;
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 16);
   /* The endpoint as parts, so no transport parses a URL again. */
   lua_pushstring(L, cfg->scheme);
   lua_setfield(L, -2, "scheme");
@@ -684,6 +655,13 @@ static int client_settings(lua_State *L) {
     lua_pushstring(L, strings[i][1]);
     lua_setfield(L, -2, strings[i][0]);
   }
+  /* Booleans a transport must honour: livepull.resty cannot send through a
+   * proxy (a cosocket connects directly), and force_libcurl keeps a plain
+   * client off cosockets inside nginx (lua/livepull/nginx.lua). */
+  lua_pushboolean(L, cfg->proxy != NULL);
+  lua_setfield(L, -2, "proxy");
+  lua_pushboolean(L, cfg->force_libcurl);
+  lua_setfield(L, -2, "force_libcurl");
   const struct { const char *name; double value; } numbers[] = {
     {"connect_timeout", cfg->connect_timeout}, {"timeout", cfg->timeout},
     {"max_response_bytes", (double)cfg->max_response_bytes}, {"max_attempts", cfg->max_attempts},

@@ -3,14 +3,13 @@
 #ifndef LIVEPULL_CLIENT_IMPL_H
 #define LIVEPULL_CLIENT_IMPL_H
 
-#include <sys/types.h>
-
 #include "build.h"
 #include "compat.h"
 #include "config.h"
 #include "error.h"
 #include "fields.h"
 #include "policy.h"
+#include "random.h"
 #include "redact.h"
 #include "request.h"
 #include "session.h"
@@ -44,20 +43,15 @@ typedef struct lp_client {
   int released;   /* the resources below are freed */
   int busy;       /* calls running now: close() during one defers the release */
   lp_session session;   /* opened at the first send */
-  pid_t session_pid;    /* the process that opened it */
+  unsigned long session_generation;   /* the process generation that opened it */
   lp_call *spare;
   struct lp_many *spare_many;   /* call_many's handles, kept for their connections */
   int has_hook;                 /* on_attempt is set: the userdata's user value holds it */
   lp_retry_policy retry;
   lp_bucket bucket;
   struct lp_rate_store *rate_store;   /* rate_store set: the Redis connection, opened at the first slot */
-  unsigned long long rng;   /* xorshift state for backoff jitter */
+  lp_random random;         /* nonces and jitter */
   lp_signer signer;         /* the HMAC keyed with the secret */
-  /* Nonces come from one RAND_bytes call per 64 requests; a forked child
-   * (nginx workers) refills its own, so no two processes share one. */
-  unsigned char nonce_pool[1024];
-  size_t nonce_used;
-  pid_t nonce_pid;
 } lp_client;
 
 #define LP_CALL_MT "livepull.call"
@@ -109,6 +103,9 @@ int lp_closed_error(lp_error *err);
  * no next attempt. Errors raised by the hook are caught and dropped. */
 void lp_emit_attempt(lua_State *L, lp_client *c, int client_idx, const lp_call *k,
                      const lp_operation *op, int n, int outcome_idx, int ok, double retry_in);
+
+/* Frees a call's state (a spare, a slot's, or one that ended). */
+void lp_call_free(lp_call *k);
 
 /* Frees what the client holds (after close, once no call runs on it). */
 void lp_client_release(lp_client *c);

@@ -1,3 +1,5 @@
+/* Client configuration: the one table of options, read from a Lua table
+ * and the ALIBABA_CLOUD_* environment, with the endpoint and proxy rules. */
 #include "config.h"
 
 #include <math.h>
@@ -12,8 +14,8 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "args.h"
 #include "encode.h"
-#include "validate.h"
 #include "version.h"
 
 #define LP_DEFAULT_HOST "live.aliyuncs.com"
@@ -51,8 +53,8 @@ enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
   O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
   O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_MAX_PACING_WAIT,
-  O_ON_ATTEMPT, O_SHARED_DICT, O_RATE_STORE, O_RATE_KEY, O_RATE_KEY_PREFIX, O_RATE_STORE_TIMEOUT,
-  O_RATE_STORE_FALLBACK, O_COUNT
+  O_ON_ATTEMPT, O_SHARED_DICT, O_FORCE_LIBCURL, O_RATE_STORE, O_RATE_KEY, O_RATE_KEY_PREFIX,
+  O_RATE_STORE_TIMEOUT, O_RATE_STORE_FALLBACK, O_COUNT
 };
 
 static const option options[O_COUNT + 1] = {
@@ -78,6 +80,7 @@ static const option options[O_COUNT + 1] = {
   [O_MAX_PACING_WAIT] = {"max_pacing_wait", OPT_NUMBER, 0, NULL},
   [O_ON_ATTEMPT] = {"on_attempt", OPT_FUNCTION, 0, NULL},
   [O_SHARED_DICT] = {"shared_dict", OPT_TEXT, 256, NULL},
+  [O_FORCE_LIBCURL] = {"force_libcurl", OPT_BOOL, 0, NULL},
   [O_RATE_STORE] = {"rate_store", OPT_TEXT, 4096, NULL},
   [O_RATE_KEY] = {"rate_key", OPT_KEY_NAME, 128, NULL},
   [O_RATE_KEY_PREFIX] = {"rate_key_prefix", OPT_KEY_NAME, 64, NULL},
@@ -106,12 +109,6 @@ static const int store_options[] = {O_RATE_KEY, O_RATE_KEY_PREFIX, O_RATE_STORE_
  * only accepts them and notes that one is given, so they are not rows above. */
 static const char *const provider_options[] = {"credentials", "profile", NULL};
 
-static int is_provider_option(const char *name, size_t len) {
-  for (int i = 0; provider_options[i]; i++)
-    if (strlen(provider_options[i]) == len && memcmp(provider_options[i], name, len) == 0) return 1;
-  return 0;
-}
-
 static const option *find_option(const char *name, size_t len) {
   for (const option *o = options; o->name; o++)
     if (strlen(o->name) == len && memcmp(o->name, name, len) == 0) return o;
@@ -119,27 +116,12 @@ static const option *find_option(const char *name, size_t len) {
 }
 
 static int check_keys(lua_State *L, int idx, lp_error *err) {
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    char shown[64];
-    if (lua_type(L, -2) != LUA_TSTRING) {
-      const char *type = lp_type_name(L, -2);
-      lua_pop(L, 2);
-      return FAIL("UnknownOption", "config", "option names must be strings; found a %s key", type);
-    }
-    size_t len;
-    const char *key = lua_tolstring(L, -2, &len);
-    if (!find_option(key, len) && !is_provider_option(key, len)) {
-      const char *hint = lp_suggest(key, len, &options[0].name, sizeof(option));
-      if (!hint) hint = lp_suggest(key, len, provider_options, sizeof provider_options[0]);
-      lp_excerpt(shown, sizeof shown, key, len, 40);
-      lua_pop(L, 2);
-      if (hint) return FAIL("UnknownOption", shown, "\"%s\" is not an option; did you mean \"%s\"?", shown, hint);
-      return FAIL("UnknownOption", shown, "\"%s\" is not an option of livepull.new", shown);
-    }
-    lua_pop(L, 1);
-  }
-  return 0;
+  lp_key_names names = {&options[0].name, sizeof(option), provider_options};
+  lp_unknown_key k;
+  if (!lp_find_unknown_key(L, idx, &names, &k)) return 0;
+  if (k.type) return FAIL("UnknownOption", "config", "option names must be strings; found a %s key", k.type);
+  if (k.hint) return FAIL("UnknownOption", k.shown, "\"%s\" is not an option; did you mean \"%s\"?", k.shown, k.hint);
+  return FAIL("UnknownOption", k.shown, "\"%s\" is not an option of livepull.new", k.shown);
 }
 
 /* Hosts and ports (config.h): one grammar for the endpoint, the proxy and
@@ -578,10 +560,8 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   if (!lua_isnoneornil(L, idx)) {
     if (lua_type(L, idx) != LUA_TTABLE)
       return FAIL("InvalidConfig", "config", "the configuration must be a table (got %s)", lp_type_name(L, idx));
-    if (lua_getmetatable(L, idx)) {
-      lua_pop(L, 1);
+    if (!lp_is_plain_table(L, idx))
       return FAIL("InvalidConfig", "config", "the configuration must be a plain table without a metatable");
-    }
     if (check_keys(L, idx, err) != 0) return -1;
   } else {
     idx = 0;
@@ -684,6 +664,7 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   cfg->connect_timeout = num[O_CONNECT_TIMEOUT];
   cfg->timeout = num[O_TIMEOUT];
   cfg->allow_insecure_http = insecure;
+  cfg->force_libcurl = v[O_FORCE_LIBCURL].given && v[O_FORCE_LIBCURL].num != 0;
   cfg->max_response_bytes = (long long)num[O_MAX_RESPONSE];
   cfg->max_attempts = (int)num[O_MAX_ATTEMPTS];
   cfg->retry_base_delay = num[O_RETRY_BASE];

@@ -39,6 +39,7 @@ typedef struct lp_config {
   lp_algorithm algorithm;
   double connect_timeout, timeout;
   int allow_insecure_http;
+  int force_libcurl;   /* a plain client inside nginx keeps libcurl even where cosockets exist */
   long long max_response_bytes;
   int max_attempts;                       /* 1: no retries */
   double retry_base_delay, retry_max_delay;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "client.h"
 #include "client_impl.h"
 #include "compat.h"
@@ -53,7 +54,7 @@ static const char *opt_field(lua_State *L, int t, const char *name, int required
  * checking other implementations. No validation: it signs what it is given. */
 static int core_sign(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_argcheck(L, !lua_getmetatable(L, 1), 1, "a plain table");
+  luaL_argcheck(L, lp_is_plain_table(L, 1), 1, "a plain table");
   lp_sign_input in;
   lp_algorithm algorithm;
   memset(&in, 0, sizeof in);
@@ -85,7 +86,7 @@ static int core_sign(lua_State *L) {
   int q = lua_gettop(L);
   if (!lua_isnil(L, q)) {
     luaL_checktype(L, q, LUA_TTABLE);
-    luaL_argcheck(L, !lua_getmetatable(L, q), 1, "query must be a plain table");
+    luaL_argcheck(L, lp_is_plain_table(L, q), 1, "query must be a plain table");
     for (int i = 1; i <= (int)lp_rawlen(L, q); i++) {
       lua_rawgeti(L, q, i);
       if (lua_type(L, -1) != LUA_TTABLE)   /* an entry must be a table before it is indexed */
@@ -211,12 +212,17 @@ static int core_is_error(lua_State *L) {
   return 1;
 }
 
-/* core.operations(): { [action] = method name } */
+/* core.operations(): { {action = "CreateLivePullToPush", method = "create"}, ... } in
+ * the table's order, which is a task's life order (help and docs list them so). */
 static int core_operations(lua_State *L) {
   lua_newtable(L);
-  for (const lp_operation *op = lp_operations; op->action; op++) {
-    lua_pushstring(L, op->method);
-    lua_setfield(L, -2, op->action);
+  for (int i = 0; lp_operations[i].action; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, lp_operations[i].action);
+    lua_setfield(L, -2, "action");
+    lua_pushstring(L, lp_operations[i].method);
+    lua_setfield(L, -2, "method");
+    lua_rawseti(L, -2, i + 1);
   }
   return 1;
 }
@@ -296,16 +302,6 @@ static void record_runtime(lua_State *L) {
   lua_pop(L, 1);
 }
 
-#if LUA_VERSION_NUM < 502
-void lp_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
-  for (; l->name; l++) {
-    for (int i = 0; i < nup; i++) lua_pushvalue(L, -nup);
-    lua_pushcclosure(L, l->func, nup);
-    lua_setfield(L, -(nup + 2), l->name);
-  }
-  lua_pop(L, nup);
-}
-#endif
 
 __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
   record_runtime(L);

@@ -1,3 +1,5 @@
+/* Retry and pacing arithmetic: backoff with jitter, the failure-code
+ * table, the token bucket, monotonic time and an interruptible sleep. */
 #include "policy.h"
 
 #include <errno.h>

@@ -148,6 +148,16 @@ function M.new(config)
   local client, err = credentials.new(config, true, transport)
   if not client then return nil, err end
   local s = client:settings()
+  -- What a cosocket cannot do is refused, never dropped in silence.
+  local refused = s.proxy and { "proxy", "livepull.resty cannot send through a proxy (a cosocket connects "
+      .. "directly); inside nginx, require \"livepull\" with force_libcurl = true sends through it over libcurl, "
+      .. "blocking the worker during each call" }
+    or s.force_libcurl and { "force_libcurl", "livepull.resty always sends over cosockets; force_libcurl is an "
+      .. "option of require \"livepull\"" }
+  if refused then
+    client:close()
+    return nil, core.error("config", "InvalidConfig", refused[2], { field = refused[1] })
+  end
   -- The core gives the endpoint as parts; a cosocket takes an IPv6 host without brackets.
   local scheme, host, port = s.scheme, s.host:match("^%[(.*)%]$") or s.host, s.port
   local self = setmetatable({
@@ -155,6 +165,7 @@ function M.new(config)
     port = tonumber(port) or (scheme == "https" and 443 or 80),
     max_pacing_wait = s.max_pacing_wait,
     store = worker_store,
+    on_attempt = type(config) == "table" and config.on_attempt or nil,   -- the core checked it is a function
   }, Client)
   if s.shared_dict then
     local dict = ngx.shared[s.shared_dict]
@@ -340,6 +351,23 @@ function Client:credentials_info()
   return self.core:credentials_info()
 end
 
+-- The on_attempt event of one attempt, as the native path builds it
+-- (docs/api.md "Watching attempts"): status and request_id only when there
+-- was an answer, code only on failure, never a parameter value but TaskId.
+-- An error raised by the hook is dropped.
+local function emit(self, action, params, n, status, res, err, elapsed, paced, retry_in)
+  local ev = { action = action, attempt = n, status = status, elapsed = elapsed, paced = paced, retry_in = retry_in }
+  if res then
+    ev.request_id = type(res.RequestId) == "string" and res.RequestId or nil
+  else
+    ev.code = err.code
+    if status then ev.request_id = type(err.request_id) == "string" and err.request_id or nil end
+  end
+  local task_id = type(params) == "table" and rawget(params, "TaskId")
+  if type(task_id) == "string" then ev.task_id = task_id end   -- validated: the value sent
+  pcall(self.on_attempt, ev)
+end
+
 -- The retry loop of the native path, with ngx.sleep. The call is validated
 -- (prepare) before it may take a pacing slot, and signed again after any
 -- wait, so each attempt carries a fresh time and nonce.
@@ -347,9 +375,11 @@ function Client:call(action, params)
   local req, err = self.core:prepare(action, params)
   if not req then return nil, err end
   for attempt = 1, math.huge do
+    local paced_from = clock()
     local wait, perr = self:pace(req)
     if not wait then
       perr.attempts = attempt   -- as the native path counts it; never retried inside the call
+      if self.on_attempt then emit(self, action, params, attempt, nil, nil, perr, 0, clock() - paced_from) end
       return nil, perr
     end
     if wait > 0 then
@@ -357,8 +387,11 @@ function Client:call(action, params)
       req, err = self.core:prepare(action, params)
       if not req then return nil, err end
     end
+    local paced = clock() - paced_from
     local generation = credentials.generation(self.core)
-    local status, headers, body, terr = self:exchange(req, clock() + self.settings.timeout)
+    local started = clock()
+    local status, headers, body, terr = self:exchange(req, started + self.settings.timeout)
+    local elapsed = clock() - started
     local res
     if status then res, err = self.core:parse(status, headers, body) else err = terr end
     -- parse scrubs the client's current STS token from a SignatureDoesNotMatch
@@ -368,9 +401,13 @@ function Client:call(action, params)
       err.message = "the signature does not match (the service's string to sign is withheld: the credentials "
         .. "were refreshed during the call)"
     end
-    if res then return res end
+    if res then
+      if self.on_attempt then emit(self, action, params, attempt, status, res, nil, elapsed, paced) end
+      return res
+    end
     err.attempts = attempt
     local delay = self.core:backoff(err, attempt, headers, action)
+    if self.on_attempt then emit(self, action, params, attempt, status, nil, err, elapsed, paced, delay) end
     if not delay then return nil, err end
     sleep(delay)
     req, err = self.core:prepare(action, params)
@@ -435,7 +472,8 @@ function Client:call_many(action, list, opts)
   return results
 end
 
-for action, method in pairs(core.operations()) do
+for _, op in ipairs(core.operations()) do
+  local action, method = op.action, op.method
   Client[method] = function(self, params) return self:call(action, params) end
   Client[method .. "_many"] = function(self, list, opts) return self:call_many(action, list, opts) end
 end

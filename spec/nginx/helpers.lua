@@ -29,6 +29,7 @@ function N.start_nginx(conf, opts)
     CA_FILE = opts.ca_file or "/etc/ssl/certs/ca-certificates.crt",
     LUA_PATH = src .. "/lua/?.lua;" .. src .. "/lua/?/init.lua",
     LUA_CPATH = abspath(BUILD) .. "/luajit/?.so",
+    SRC = src,
   }
   local f = assert(io.open(conf))
   local text = f:read("*a"):gsub("{{([%u_]+)}}", function(k) return assert(vars[k], k) end)

@@ -53,6 +53,7 @@ M.CLIENT_FLAGS = CLIENT_FLAGS
 M.NOT_FLAGS = {
   region_id = "the parameter flag --region-id sends RegionId; a profile's region_id is the default",
   shared_dict = "nginx only (livepull.resty)",
+  force_libcurl = "nginx only (a plain client inside nginx)",
   on_attempt = "a Lua function: no command-line form",
   credentials = "--credentials-uri URI gives the credentials_uri type; the other types are Lua tables",
   profile = "--profile NAME (or ALIBABA_CLOUD_PROFILE) reads it",
@@ -69,8 +70,11 @@ local BEHAVIOUR_FLAGS = {
 }
 
 -- Commands: name -> action, in the order help lists them.
-local COMMANDS, ORDER = {}, { "create", "describe", "list", "update", "stop", "restart", "delete" }
-for action, method in pairs(core.operations()) do COMMANDS[method] = action end
+local COMMANDS, ORDER = {}, {}
+for _, op in ipairs(core.operations()) do
+  COMMANDS[op.method] = op.action
+  ORDER[#ORDER + 1] = op.method
+end
 -- plan and apply (cli/apply.lua) take update's parameter flags.
 COMMANDS.plan, COMMANDS.apply = "UpdateLivePullToPush", "UpdateLivePullToPush"
 ORDER[#ORDER + 1], ORDER[#ORDER + 2] = "plan", "apply"
