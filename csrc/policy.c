@@ -30,6 +30,7 @@ static const lp_failure_rule failure_rules[] = {
   {"EmptyReply", 1, 0, 0, 0},
   {"PartialResponse", 1, 0, 0, 0},
   {"PacingTimeout", 1, 1, 1, 0},
+  {"RateStoreUnavailable", 1, 1, 1, 0},   /* Redis away and rate_store_fallback = false */
   {"Interrupted", 1, 1, 1, 0},
   {NULL, 0, 0, 0, 0},
 };

@@ -34,6 +34,12 @@ local CLIENT_FLAGS = {
   { "rate-limit", "rate_limit", "number" },
   { "rate-burst", "rate_burst", "number" },
   { "max-pacing-wait", "max_pacing_wait", "number" },
+  -- the URL may hold Redis' password: scrubbed from every output like a secret
+  { "rate-store", "rate_store", "string", true },
+  { "rate-key", "rate_key", "string" },
+  { "rate-key-prefix", "rate_key_prefix", "string" },
+  { "rate-store-timeout", "rate_store_timeout", "number" },
+  { "rate-store-fallback", "rate_store_fallback", "number or false" },
   { "max-response-bytes", "max_response_bytes", "number" },
   { "user-agent", "user_agent", "string" },
   { "ca-file", "ca_file", "string" },
@@ -220,6 +226,13 @@ local function parse_args(argv)
         elseif c[3] == "number" then
           local v = value()
           args.options[c[2]] = tonumber(v) or error(usage_error("--" .. name .. " needs a number"), 0)
+        elseif c[3] == "number or false" then
+          local v = value()
+          if v == "false" then
+            args.options[c[2]] = false
+          else
+            args.options[c[2]] = tonumber(v) or error(usage_error("--" .. name .. " needs a number or false"), 0)
+          end
         else
           args.options[c[2]] = value()
         end
