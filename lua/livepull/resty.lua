@@ -234,11 +234,10 @@ function Client:pace_shared(st)
     o = outage_of(id)
     o.retry_at, o.message = now + RETRY_STORE_AFTER, err.message
     if st.fallback and (not o.warned_at or now - o.warned_at >= WARN_EVERY) then
-      o.warned_at = now
+      o.warned_at, o.alone = now, true   -- alone: the end of this outage is said too
       ngx.log(ngx.WARN, "livepull: ", err.message, "; this worker paces alone at ", st.fallback,
         " request(s)/s (rate_store_fallback) until it answers")
     end
-    o.alone = st.fallback and true or nil
   end
   if not st.fallback then   -- never retried inside the call
     return nil, core.error("transport", "RateStoreUnavailable", o.message,
