@@ -172,6 +172,13 @@ function M.new(config)
     end
     self.store = dict_store(dict)
   end
+  if core.rate_store(client) then
+    local ok, rerr = rate_store.check()
+    if not ok then
+      client:close()
+      return nil, rerr
+    end
+  end
   return self
 end
 
@@ -209,8 +216,8 @@ local function reserve_shared(st, max_wait)
   local reserved, delay
   if type(reply) == "table" then reserved, delay = reply[1], reply[2] end
   if (reserved ~= 0 and reserved ~= 1) or type(delay) ~= "number" or not (delay >= 0 and delay < 1e15) then
-    return nil, core.error("config", "RateStoreRefused", ("the rate store %s answered the pacing script with "
-      .. "something else than {0|1, delay}: is another script under its SHA1?"):format(rate_store.describe(st)),
+    return nil, core.error("config", "RateStoreRejected", ("the rate store %s answered the pacing script with "
+      .. "something other than {granted, delay}: is rate_store a Redis?"):format(rate_store.describe(st)),
       { field = "rate_store" }), false
   end
   if reserved == 0 then return nil, pacing_timeout(delay / 1e6, max_wait) end
@@ -221,27 +228,30 @@ function Client:pace_shared(st)
   if st.rate <= 0 then return 0 end
   local id = rate_store.describe(st)
   local o = outages[id]
-  local now = clock()
-  if not o or now >= o.retry_at then
+  local t = clock()
+  if not o or t >= o.retry_at then
     local wait, err, down = reserve_shared(st, self.max_pacing_wait)
     if wait or down == nil or down == false then   -- Redis answered (a slot, PacingTimeout, or a refusal)
       if o then
-        if o.alone then ngx.log(ngx.WARN, "livepull: the rate store ", id, " answers again: this worker's pacing is shared again") end
+        if o.alone then
+          ngx.log(ngx.WARN, "livepull: the rate store ", id, " answers again: this worker's pacing is shared again")
+        end
         o.alone, o.retry_at = nil, 0
       end
       return wait, err
     end
     o = outage_of(id)
-    o.retry_at, o.message = now + RETRY_STORE_AFTER, err.message
-    if st.fallback and (not o.warned_at or now - o.warned_at >= WARN_EVERY) then
-      o.warned_at, o.alone = now, true   -- alone: the end of this outage is said too
+    o.retry_at, o.message = t + RETRY_STORE_AFTER, err.message
+    if st.fallback and (not o.warned_at or t - o.warned_at >= WARN_EVERY) then
+      o.warned_at, o.alone = t, true   -- alone: the end of this outage is said too
       ngx.log(ngx.WARN, "livepull: ", err.message, "; this worker paces alone at ", st.fallback,
-        " request(s)/s (rate_store_fallback) until it answers")
+        " requests/s (rate_store_fallback) until it answers")
     end
   end
   if not st.fallback then   -- never retried inside the call
-    return nil, core.error("transport", "RateStoreUnavailable", o.message,
-      { retryable = core.retry_rule("RateStoreUnavailable").retryable })
+    return nil, core.error("transport", "RateStoreUnavailable",
+      o.message .. "; nothing was sent (rate_store_fallback = false)",
+      { retryable = core.retry_rule("RateStoreUnavailable").retryable, field = "rate_store" })
   end
   return take_slot(worker_store, ("livepull-fallback|%s|%s|%.17g"):format(id, st.key, st.fallback),
     st.fallback, 1, self.max_pacing_wait)

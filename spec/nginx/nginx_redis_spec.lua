@@ -180,6 +180,16 @@ describe("livepull.resty with a Redis rate store", function()
     assert.are.equal("0", redis.cli("-n 0 exists " .. H.sh_quote("livepull:{" .. key .. "}:bucket")))
   end)
 
+  it("AUTH and SELECT only on a fresh connection: 12 calls in 4 workers, at most 4 of each", function()
+    local store, key = "unix://:{password}@" .. redis.socket .. "?db=2", fresh_key()
+    assert.is_true(call({ store = store, key = key, rate = 9, burst = 1 }).ok)
+    redis.cli("config resetstat")
+    for _ = 1, 12 do assert.is_true(call({ store = store, key = key, rate = 9, burst = 1 }).ok) end
+    local calls = command_calls(redis)
+    assert.are.equal(12, calls.evalsha)
+    assert.is_true((calls.auth or 0) <= 4 and (calls.select or 0) <= 4, cjson.encode(calls))
+  end)
+
   it("update_many: each light thread reserves its own slot (6 items at 4/s, burst 1, over >= 1.2 s)", function()
     local before = command_calls(redis)
     local res = get("/many", { store = url_password, key = fresh_key(), rate = 4, burst = 1, n = 6, concurrency = 3 })
@@ -377,4 +387,10 @@ describe("livepull.resty with a Redis stand-in that misbehaves", function()
       assert.are.equal(1, #emu.requests())
     end)
   end
+
+  it("after those replies the worker's memory is still small (a reply line is read up to 4 KiB)", function()
+    local peak = N.workers_peak_kib(nginx)
+    print(("\n  nginx worker peak RSS after the misbehaving stores: %d KiB"):format(peak))
+    assert.is_true(peak < 40 * 1024, peak .. " KiB")
+  end)
 end)

@@ -13,7 +13,7 @@
 local core = require "livepull.core"
 
 local M = {}
-local unpack = unpack or table.unpack
+local unpack = unpack   -- nginx runs LuaJIT (5.1)
 
 local POOL_SIZE = 32        -- idle connections kept per worker and store
 local IDLE_MS = 60000
@@ -64,12 +64,13 @@ end
 
 local function unavailable(store, why)
   return nil, core.error("transport", "RateStoreUnavailable",
-    ("the rate store %s is unavailable: %s (rate_store_timeout %g s)"):format(M.describe(store), why, store.timeout), { retryable = core.retry_rule("RateStoreUnavailable").retryable }), true
+    ("the rate store %s is unreachable or slow (%s; rate_store_timeout %g s)"):format(M.describe(store), why,
+      store.timeout), { retryable = core.retry_rule("RateStoreUnavailable").retryable, field = "rate_store" }), true
 end
 
 local function refused(store, step, text)
-  return nil, core.error("config", "RateStoreRefused",
-    ("the rate store %s refused %s: %s"):format(M.describe(store), step, quote_reply(store, text)),
+  return nil, core.error("config", "RateStoreRejected",
+    ("the rate store %s refused %s: %s; nothing was sent"):format(M.describe(store), step, quote_reply(store, text)),
     { field = "rate_store" }), false
 end
 
@@ -160,13 +161,18 @@ local function run_script(red, script, stop_at, key, argv)
   return res, err
 end
 
+-- true, or nil and the config error of an nginx without nginx.redis
+-- (checked when a client with a rate_store is made).
+function M.check()
+  if redis_module() then return true end
+  return nil, core.error("config", "InvalidConfig",
+    "rate_store needs the Lua module nginx.redis (Debian: apt-get install lua-nginx-redis) in lua_package_path",
+    { field = "rate_store" })
+end
+
 function M.reserve(store, script, key, argv)
   local mod = redis_module()
-  if not mod then
-    return nil, core.error("config", "InvalidConfig",
-      "rate_store needs the Lua module nginx.redis (Debian: apt-get install lua-nginx-redis) in lua_package_path",
-      { field = "rate_store" }), false
-  end
+  if not mod then return nil, select(2, M.check()), false end
   local stop_at = core.monotonic() + store.timeout
   local red = mod:new()
   red._sock = setmetatable({ sock = red._sock }, Guard)
@@ -176,7 +182,8 @@ function M.reserve(store, script, key, argv)
   if store.scheme == "unix" then
     ok, err = red:connect("unix:" .. store.path, pool)
   else
-    ok, err = red:connect(store.host:match("^%[(.*)%]$") or store.host, store.port, pool)   -- a cosocket takes IPv6 bare
+    local host = store.host:match("^%[(.*)%]$") or store.host   -- a cosocket takes an IPv6 address bare
+    ok, err = red:connect(host, store.port, pool)
   end
   if not ok then return unavailable(store, "connect: " .. tostring(err)) end
   local function fail_closed(...)
