@@ -25,8 +25,13 @@
 #include "timeutil.h"
 #include "validate.h"
 
-void lp_push_headers(lua_State *L, const lp_signed *sig) {
-  lua_createtable(L, 0, sig->nheaders);
+void lp_push_headers(lua_State *L, const lp_http_request *r, const lp_signed *sig) {
+  lua_createtable(L, 0, sig->nheaders + LP_UNSIGNED_HEADERS);
+  for (int i = 0; i < LP_UNSIGNED_HEADERS; i++) {
+    if (!r->headers[i].name) continue;
+    lua_pushstring(L, r->headers[i].value);
+    lua_setfield(L, -2, r->headers[i].name);
+  }
   for (int i = 0; i < sig->nheaders; i++) {
     lua_pushlstring(L, lp_header_value(sig, i), sig->headers[i].value_len);
     lua_setfield(L, -2, lp_header_name(sig, i));
@@ -277,7 +282,7 @@ int lp_wait_for(double seconds, lp_error *err) {
   return -1;
 }
 
-/* validate -> build: the request's parameters, checked once per call. */
+/* validate -> build: the request's parameters and value, once per call. */
 int lp_call_validate(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op,
                             int params_idx, long long now, lp_error *err) {
   lp_request_reset(&k->req);
@@ -285,17 +290,7 @@ int lp_call_validate(lua_State *L, lp_client *c, lp_call *k, const lp_operation 
   /* Validation reads Lua values: a finalizer or hook may have closed the
    * client meanwhile (its memory stays until the call ends). */
   if (c->closed) return lp_closed_error(err);
-  if (c->cfg.region_id && lp_request_find(&k->req, "RegionId") < 0) {
-    for (const lp_field *f = op->fields; f->name; f++)
-      if (strcmp(f->name, "RegionId") == 0 &&
-          lp_request_add(&k->req, "RegionId", 8, c->cfg.region_id, strlen(c->cfg.region_id)) != 0) {
-        lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while building the request");
-        return -1;
-      }
-  }
-  k->validated_params = k->req.nparams;
-  k->validated_len = k->req.arena.len;
-  return 0;
+  return lp_build(&c->cfg, op, &k->req, &k->http, err);
 }
 
 /* 128 random bits as 32 hex characters, from the client's pool. */
@@ -313,15 +308,13 @@ static int next_nonce(lp_client *c, char out[33]) {
 }
 
 /* sign: every attempt gets its own nonce and time; leaves k->sig and k->url. */
-int lp_call_sign(lp_client *c, lp_call *k, const lp_operation *op, const char *nonce,
-                        const char *timestamp, long long now, lp_error *err) {
+int lp_call_sign(lp_client *c, lp_call *k, const char *nonce, const char *timestamp, long long now,
+                 lp_error *err) {
   char nonce_buf[33], time_buf[LP_TIME_LEN + 1];
   if (!c->cfg.access_key_id) {
     lp_error_set(err, "config", "MissingCredentials", NULL, "this client has no credentials yet");
     return -1;
   }
-  k->req.nparams = k->validated_params;   /* drop what an earlier V1 signature added */
-  k->req.arena.len = k->validated_len;
   if (!nonce) {
     if (next_nonce(c, nonce_buf) != 0) {
       lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (RAND_bytes) failed");
@@ -334,21 +327,14 @@ int lp_call_sign(lp_client *c, lp_call *k, const lp_operation *op, const char *n
     timestamp = time_buf;
   }
   lp_sign_input in = {
-    .signer = &c->signer, .method = op->http_method, .authority = c->cfg.authority,
-    .action = op->action, .version = LP_API_VERSION, .format = "JSON",
-    .access_key_id = c->cfg.access_key_id,
+    .signer = &c->signer, .access_key_id = c->cfg.access_key_id,
     .security_token = c->cfg.security_token, .timestamp = timestamp, .nonce = nonce,
   };
-  if (lp_sign(&in, &k->req, &k->sig) != 0) {
+  if (lp_sign(&in, &k->http, &k->sig) != 0) {
     lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while signing");
     return -1;
   }
-  lp_signed_add_header(&k->sig, "user-agent", c->cfg.user_agent, strlen(c->cfg.user_agent));
-  lp_buf_reset(&k->url);
-  lp_buf_addstr(&k->url, c->cfg.base_url);
-  lp_buf_addstr(&k->url, "/?");
-  lp_buf_add(&k->url, k->sig.query.data, k->sig.query.len);
-  if (!lp_buf_cstr(&k->url) || !lp_buf_ok(&k->sig.hbuf)) {
+  if (lp_build_url(&k->http, &k->sig, &k->url) != 0) {
     lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while building the request");
     return -1;
   }
@@ -385,14 +371,14 @@ static int client_prepare(lua_State *L) {
   const lp_operation *op = lp_find_operation(L, 2, &err);
   if (!op || read_prepare_opts(L, 4, &nonce, &timestamp, &now, &err) != 0 ||
       lp_call_validate(L, c, k, op, 3, now, &err) != 0 ||
-      lp_call_sign(c, k, op, nonce, timestamp, now, &err) != 0)
+      lp_call_sign(c, k, nonce, timestamp, now, &err) != 0)
     return lp_call_fail_with(L, c, 5, &err);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, op->http_method);
   lua_setfield(L, -2, "method");
   lua_pushlstring(L, k->url.data, k->url.len);
   lua_setfield(L, -2, "url");
-  lp_push_headers(L, &k->sig);
+  lp_push_headers(L, &k->http, &k->sig);
   lua_setfield(L, -2, "headers");
   lua_pushliteral(L, "");
   lua_setfield(L, -2, "body");
@@ -404,14 +390,17 @@ static int client_prepare(lua_State *L) {
  * the lines sit in k->line and the nodes in the call. libcurl only reads
  * a CURLOPT_HTTPHEADER list, so it never frees these. */
 struct curl_slist *lp_call_headers(lp_call *k) {
-  size_t offsets[LP_MAX_HEADERS + 1];
+  size_t offsets[LP_MAX_HEADERS + LP_UNSIGNED_HEADERS + 1];
   int n = 0;
   lp_buf_reset(&k->line);
-  for (int i = 0; i < k->sig.nheaders; i++, n++) {
+  for (int i = 0; i < k->sig.nheaders + LP_UNSIGNED_HEADERS; i++, n++) {
+    int own = i >= k->sig.nheaders;   /* the request value's unsigned headers come last */
+    int j = i - k->sig.nheaders;
     offsets[n] = k->line.len;
-    lp_buf_addstr(&k->line, lp_header_name(&k->sig, i));
+    lp_buf_addstr(&k->line, own ? k->http.headers[j].name : lp_header_name(&k->sig, i));
     lp_buf_add(&k->line, ": ", 2);
-    lp_buf_add(&k->line, lp_header_value(&k->sig, i), k->sig.headers[i].value_len);
+    if (own) lp_buf_addstr(&k->line, k->http.headers[j].value);
+    else lp_buf_add(&k->line, lp_header_value(&k->sig, i), k->sig.headers[i].value_len);
     lp_buf_addchar(&k->line, '\0');
   }
   offsets[n++] = k->line.len;
@@ -487,7 +476,7 @@ static int attempt(lua_State *L, lp_client *c, lp_call *k, const lp_operation *o
   int paced = pace(c, &err);
   double t1 = lp_monotonic();
   k->paced = t1 - t0;
-  if (paced != 0 || lp_call_sign(c, k, op, NULL, NULL, lp_time_now(), &err) != 0)
+  if (paced != 0 || lp_call_sign(c, k, NULL, NULL, lp_time_now(), &err) != 0)
     goto failed;
   struct curl_slist *headers = lp_call_headers(k);   /* owned by the call: nothing to free */
   if (!headers) {
@@ -676,17 +665,12 @@ static int client_settings(lua_State *L) {
   if (!c) return lp_fail(L, lp_check_client(L)->safe);
   const lp_config *cfg = &c->cfg;
   lua_createtable(L, 0, 12);
-  /* The endpoint as parts, so no transport parses a URL again: the
-   * authority is host[:port], the host maybe a bracketed IPv6 literal. */
-  const char *colon = strrchr(cfg->authority, ':');
-  const char *bracket = strrchr(cfg->authority, ']');
-  int has_port = colon && (!bracket || colon > bracket);
-  int https = strncmp(cfg->base_url, "https:", 6) == 0;
-  lua_pushstring(L, https ? "https" : "http");
+  /* The endpoint as parts, so no transport parses a URL again. */
+  lua_pushstring(L, cfg->scheme);
   lua_setfield(L, -2, "scheme");
-  lua_pushlstring(L, cfg->authority, has_port ? (size_t)(colon - cfg->authority) : strlen(cfg->authority));
+  lua_pushstring(L, cfg->host);
   lua_setfield(L, -2, "host");
-  lua_pushinteger(L, has_port ? atoi(colon + 1) : https ? 443 : 80);
+  lua_pushinteger(L, cfg->port);
   lua_setfield(L, -2, "port");
   const char *strings[][2] = {
     {"base_url", cfg->base_url}, {"authority", cfg->authority}, {"ca_file", cfg->ca_file},

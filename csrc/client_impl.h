@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include "build.h"
 #include "compat.h"
 #include "config.h"
 #include "error.h"
@@ -22,12 +23,11 @@
  * calls), so a call made from a hook or finalizer in the middle of another
  * never sees or overwrites the other's request, signature or answer. */
 typedef struct lp_call {
-  lp_request req;
-  int validated_params;     /* req's params before signing added any */
-  size_t validated_len;     /* and its arena's length then */
-  lp_signed sig;
+  lp_request req;           /* validate's output: the parameters */
+  lp_http_request http;     /* build's: the request value, read by every attempt */
+  lp_signed sig;            /* sign's, per attempt */
   lp_buf url, line;
-  struct curl_slist header_nodes[LP_MAX_HEADERS + 1];
+  struct curl_slist header_nodes[LP_MAX_HEADERS + LP_UNSIGNED_HEADERS + 1];
   lp_answer answer;         /* taken from the session after each exchange */
   int answered;             /* this attempt got an HTTP answer */
   double paced, elapsed;    /* this attempt's seconds: waiting for its slot, the exchange */
@@ -83,12 +83,12 @@ void lp_call_end(call_box *box);
 int lp_call_fail(lua_State *L, lp_client *c, int box_idx);
 int lp_call_fail_with(lua_State *L, lp_client *c, int box_idx, const lp_error *e);
 
-/* The stages: validate params into k, sign k (an attempt), the headers as
- * libcurl's list (nodes in k). */
+/* The stages: validate and build params into k (once per call), sign k's
+ * request value (each attempt), the headers as libcurl's list (nodes in k). */
 int lp_call_validate(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op,
                      int params_idx, long long now, lp_error *err);
-int lp_call_sign(lp_client *c, lp_call *k, const lp_operation *op, const char *nonce,
-                 const char *timestamp, long long now, lp_error *err);
+int lp_call_sign(lp_client *c, lp_call *k, const char *nonce, const char *timestamp, long long now,
+                 lp_error *err);
 struct curl_slist *lp_call_headers(lp_call *k);
 /* What the client's errors must never show: the token, the proxy's user
  * info and (with k) the call's signature. */

@@ -252,7 +252,7 @@ static int is_loopback(const authority *h) {
 
 /* "host", "host:port", "http(s)://host[:port][/]" -> scheme and authority. */
 static int parse_endpoint(const char *s, size_t n, int allow_insecure, const char **scheme,
-                          const char **auth, size_t *auth_len, lp_error *err) {
+                          const char **auth, size_t *auth_len, size_t *host_len, lp_error *err) {
   const char *p = s, *end = s + n;
   *scheme = "https";
   const char *sep = strstr(s, "://");
@@ -279,6 +279,7 @@ static int parse_endpoint(const char *s, size_t n, int allow_insecure, const cha
                 "localhost); use https:// (or allow_insecure_http = true)");
   *auth = a;
   *auth_len = alen;
+  *host_len = host.host_len;
   return 0;
 }
 
@@ -507,7 +508,7 @@ static char *dup_n(const char *s, size_t n) {
 
 void lp_config_free(lp_config *cfg) {
   char **strings[] = {&cfg->access_key_id, &cfg->access_key_secret, &cfg->security_token,
-                      &cfg->base_url, &cfg->authority, &cfg->region_id, &cfg->ca_file,
+                      &cfg->base_url, &cfg->authority, &cfg->host, &cfg->region_id, &cfg->ca_file,
                       &cfg->ca_path, &cfg->proxy, &cfg->no_proxy, &cfg->user_agent,
                       &cfg->shared_dict, &cfg->rate_store, &cfg->rate_key, &cfg->rate_key_prefix};
   for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
@@ -602,10 +603,10 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
                 "variables ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET");
 
   const char *scheme = "https", *auth = LP_DEFAULT_HOST;
-  size_t auth_len = strlen(auth);
+  size_t auth_len = strlen(auth), host_len = auth_len;
   int insecure = v[O_INSECURE].given && v[O_INSECURE].num != 0;
   if (v[O_ENDPOINT].given &&
-      parse_endpoint(v[O_ENDPOINT].s, v[O_ENDPOINT].len, insecure, &scheme, &auth, &auth_len, err) != 0)
+      parse_endpoint(v[O_ENDPOINT].s, v[O_ENDPOINT].len, insecure, &scheme, &auth, &auth_len, &host_len, err) != 0)
     return -1;
 
   char env_proxy[4096 + 8];
@@ -670,12 +671,15 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
     {&cfg->user_agent, ua, strlen(ua)},
     {&cfg->base_url, base, strlen(base)},
     {&cfg->authority, auth, auth_len},
+    {&cfg->host, auth, host_len},
   };
   for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
     if (!copies[i].src) continue;
     *copies[i].dst = dup_n(copies[i].src, copies[i].len);
     if (!*copies[i].dst) { lp_config_free(cfg); return FAIL("OutOfMemory", NULL, "out of memory"); }
   }
+  cfg->scheme = scheme;   /* a static string */
+  cfg->port = host_len < auth_len ? atoi(auth + host_len + 1) : strcmp(scheme, "https") == 0 ? 443 : 80;
   cfg->algorithm = algorithm;
   cfg->connect_timeout = num[O_CONNECT_TIMEOUT];
   cfg->timeout = num[O_TIMEOUT];

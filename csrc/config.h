@@ -29,6 +29,9 @@ typedef struct lp_config {
   char *access_key_id, *access_key_secret, *security_token;
   char *base_url;     /* scheme://authority, no trailing slash */
   char *authority;    /* host[:port]: the signed host header */
+  const char *scheme; /* "https" or "http" (static) */
+  char *host;         /* the authority's host: a name, dotted quad or [IPv6] */
+  int port;           /* the authority's port, or the scheme's */
   char *region_id;
   char *ca_file, *ca_path, *proxy, *user_agent;
   char *no_proxy;      /* proxy = "env": the environment's NO_PROXY, for libcurl; else NULL */

@@ -101,3 +101,9 @@ const lp_operation *lp_operation_find(const char *action) {
     if (strcmp(op->action, action) == 0) return op;
   return NULL;
 }
+
+int lp_operation_takes(const lp_operation *op, const char *name) {
+  for (const lp_field *f = op->fields; f->name; f++)
+    if (strcmp(f->name, name) == 0) return 1;
+  return 0;
+}

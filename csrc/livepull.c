@@ -61,11 +61,12 @@ static int core_sign(lua_State *L) {
   if (strcmp(alg, "ACS3-HMAC-SHA256") == 0) algorithm = LP_ALG_ACS3_HMAC_SHA256;
   else if (strcmp(alg, "HMAC-SHA1") == 0) algorithm = LP_ALG_HMAC_SHA1;
   else return luaL_error(L, "sign: unknown algorithm");
-  in.method = opt_field(L, 1, "method", 1);
-  in.authority = opt_field(L, 1, "host", 1);
-  in.action = opt_field(L, 1, "action", 1);
-  in.version = opt_field(L, 1, "version", 1);
-  in.format = opt_field(L, 1, "format", 0);
+  lp_http_request r = {
+    .method = opt_field(L, 1, "method", 1), .authority = opt_field(L, 1, "host", 1),
+    .action = opt_field(L, 1, "action", 1), .version = opt_field(L, 1, "version", 1),
+    .format = opt_field(L, 1, "format", 0), .path = "/",
+    .headers = {{"accept", "application/json"}},   /* the bare signer adds no user agent */
+  };
   in.access_key_id = opt_field(L, 1, "access_key_id", 1);
   const char *secret = opt_field(L, 1, "access_key_secret", 1);
   in.security_token = opt_field(L, 1, "security_token", 0);
@@ -100,7 +101,8 @@ static int core_sign(lua_State *L) {
       lua_pop(L, 3);   /* the names stay referenced by the query table */
     }
   }
-  if (lp_sign(&in, &w->req, &w->sig) != 0) return luaL_error(L, "sign: out of memory");
+  r.params = &w->req;
+  if (lp_sign(&in, &r, &w->sig) != 0) return luaL_error(L, "sign: out of memory");
 
   lua_createtable(L, 0, 5);
   lua_pushlstring(L, w->sig.canonical.data, w->sig.canonical.len);
@@ -111,7 +113,7 @@ static int core_sign(lua_State *L) {
   lua_setfield(L, -2, "signature");
   lua_pushlstring(L, w->sig.query.data, w->sig.query.len);
   lua_setfield(L, -2, "query");
-  lp_push_headers(L, &w->sig);
+  lp_push_headers(L, &r, &w->sig);
   lua_setfield(L, -2, "headers");
   return 1;
 }

@@ -240,7 +240,7 @@ static void start(lua_State *L, run *r, many_slot *s, double now) {
   k->answered = 0;
   k->elapsed = 0;
   s->reserved = 0;
-  if (lp_call_sign(c, k, r->op, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
+  if (lp_call_sign(c, k, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
   struct curl_slist *headers = lp_call_headers(k);
   if (!headers) {
     lp_error_set(&err, "config", "OutOfMemory", NULL, "out of memory while building headers");

@@ -1,0 +1,42 @@
+/* The build stage: validated parameters, the client's configuration and
+ * the operation become one HTTP request value (before signing), and a
+ * signed one becomes the URL to send. */
+#ifndef LIVEPULL_BUILD_H
+#define LIVEPULL_BUILD_H
+
+#include "buffer.h"
+#include "config.h"
+#include "error.h"
+#include "fields.h"
+#include "request.h"
+
+/* The unsigned headers every request carries, besides what the signer adds. */
+#define LP_UNSIGNED_HEADERS 2
+
+/* What a call sends, before the signature. The strings point into the
+ * operation table, the configuration and the parameters' arena, so a value
+ * is valid while the call's request and the client's config are. */
+typedef struct lp_http_request {
+  const char *method;      /* "GET" / "POST" */
+  const char *scheme;      /* "https", or "http" on loopback */
+  const char *host;        /* a name, a dotted quad or a bracketed IPv6 literal */
+  int port;
+  const char *authority;   /* host[:port]: the host header, which is signed */
+  const char *path;        /* "/": RPC-style calls have no other */
+  const char *action, *version;
+  const char *format;      /* the answer's format: JSON */
+  const lp_request *params;
+  struct { const char *name, *value; } headers[LP_UNSIGNED_HEADERS];
+} lp_http_request;
+
+/* Builds the request value of op from params (validated) and cfg; adds the
+ * client's default RegionId to params when op takes one and none was
+ * given. 0 ok, -1 err set (out of memory). */
+int lp_build(const lp_config *cfg, const lp_operation *op, lp_request *params, lp_http_request *out,
+             lp_error *err);
+
+/* scheme://authority/path?query into url (reset first). 0 ok, -1 out of memory. */
+struct lp_signed;
+int lp_build_url(const lp_http_request *r, const struct lp_signed *s, lp_buf *url);
+
+#endif
