@@ -298,7 +298,7 @@ describe("livepull.resty with a Redis rate store", function()
     local key = fresh_key()
     local stopped, restarted
     local log_before = #H.run("cat " .. nginx.error_log)
-    local calls, _, requests = fleet({ store = url_password, key = key, rate = 8, burst = 1 }, 7, 0,
+    local calls, _, requests = fleet({ store = url_password, key = key, rate = 8, burst = 1 }, 8, 0,
       function(t0)
         H.run("sleep 1.5")
         stopped = wall()
@@ -330,7 +330,7 @@ describe("livepull.resty with a Redis rate store", function()
     assert.are.equal(#alone, #again, log)
     local redis_calls = command_calls(redis)   -- the new Redis has an empty script cache: NOSCRIPT, EVAL
     assert.is_true((redis_calls.eval or 0) >= 1 and (redis_calls.evalsha or 0) >= 8, cjson.encode(redis_calls))
-    print(("\n  Redis away for 3 s of 7: %d calls, %d while it was away (4 workers alone at 1/s), %d throttling answers retried")
+    print(("\n  Redis away for 3 s of 8: %d calls, %d while it was away (4 workers alone at 1/s), %d throttling answers retried")
       :format(#calls, during, throttled(requests)))
   end)
 end)
