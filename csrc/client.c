@@ -17,6 +17,7 @@
 #include "error.h"
 #include "fields.h"
 #include "pacing.h"
+#include "rate_store.h"
 #include "policy.h"
 #include "redact.h"
 #include "response.h"
@@ -78,6 +79,8 @@ void lp_client_release(lp_client *c) {
   c->spare = NULL;
   lp_many_free(c->spare_many);
   c->spare_many = NULL;
+  lp_rate_store_free(c->rate_store);
+  c->rate_store = NULL;
   c->closed = c->released = 1;
 }
 
@@ -725,14 +728,22 @@ static int client_backoff(lua_State *L) {
   return 1;
 }
 
-/* client:pace(): reserves a slot in this client's token bucket and returns
- * the seconds to wait before using it. */
+/* client:pace(): reserves a slot in this client's token bucket (or the
+ * shared one, rate_store) and returns the seconds to wait before using it;
+ * any failure but a too long wait is raised (or nil, err when safe). */
 static int client_pace(lua_State *L) {
   lp_client *c = lp_check_client(L);
   double wait;
   lp_error err;
   if (lp_pace_reserve(c, lp_monotonic(), c->released ? HUGE_VAL : c->cfg.max_pacing_wait, &wait,
                       &err) != 0) {
+    if (strcmp(err.code, "PacingTimeout") != 0) {
+      lp_secrets secrets;
+      lp_client_secrets(c, NULL, &secrets);
+      lp_error_push(L, &err);
+      lp_redact_error_with(L, -1, &secrets);
+      return lp_fail(L, c->safe);
+    }
     lua_pushnil(L);   /* nil, wait: longer than max_pacing_wait, nothing taken */
     lua_pushnumber(L, wait);
     return 2;

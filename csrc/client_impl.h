@@ -50,6 +50,7 @@ typedef struct lp_client {
   int has_hook;                 /* on_attempt is set: the userdata's user value holds it */
   lp_retry_policy retry;
   lp_bucket bucket;
+  struct lp_rate_store *rate_store;   /* rate_store set: the Redis connection, opened at the first slot */
   unsigned long long rng;   /* xorshift state for backoff jitter */
   lp_signer signer;         /* the HMAC keyed with the secret */
   /* Nonces come from one RAND_bytes call per 64 requests; a forked child

@@ -1,0 +1,299 @@
+-- One account's rate shared through Redis (rate_store), native path: Debian's
+-- redis-server started here (loopback port and UNIX socket, no persistence),
+-- three processes against the emulator's strict --qps 10, the fallback while
+-- Redis is away, NOSCRIPT, a skewed host clock, a wrong password, and the
+-- password in no output.
+local cjson = require "cjson"
+local livepull = require "livepull"
+local core = require "livepull.core"
+local H = require "helpers"
+
+local TASK = H.update_params().TaskId
+local PASSWORD = H.REDIS_PASSWORD
+
+local function monotonic() return core.monotonic() end
+
+-- Starts a worker process (spec/rate_store_worker.lua) with settings cfg;
+-- returns a function that waits for it and gives its result and stderr.
+local function spawn(cfg, stderr_file)
+  cfg.access_key_id, cfg.access_key_secret = cfg.access_key_id or H.KEY_ID, H.SECRET
+  local cmd = "LIVEPULL_WORKER=" .. H.sh_quote(cjson.encode(cfg)) .. " " ..
+    H.lua_command('dofile("spec/rate_store_worker.lua")') .. " 2>" .. H.sh_quote(stderr_file or "/dev/null")
+  local p = assert(io.popen(cmd, "r"))
+  return function()
+    local out = p:read("*a")
+    p:close()
+    local ok, res = pcall(cjson.decode, out)
+    assert(ok and type(res) == "table", "a worker failed: " .. out)
+    return res
+  end
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- The emulator log's times (ISO with ms) as seconds, for the rate it saw.
+local function seconds(iso)
+  local h, m, s = iso:match("T(%d+):(%d+):([%d.]+)Z$")
+  return tonumber(h) * 3600 + tonumber(m) * 60 + tonumber(s)
+end
+
+local function new(opts)
+  opts.access_key_id = opts.access_key_id or H.KEY_ID
+  opts.access_key_secret = H.SECRET
+  return livepull.new(opts)
+end
+
+describe("rate_store, native", function()
+  local emu, redis, unix
+  setup(function()
+    emu = H.start_emulator { qps = 10 }
+    redis = H.start_redis { password = PASSWORD }
+    unix = H.start_redis { unix = true, password = PASSWORD }
+  end)
+  teardown(function()
+    if emu then emu.stop() end
+    if redis then redis.stop() end
+    if unix then unix.stop() end
+  end)
+  before_each(function()
+    redis.cli("FLUSHALL")
+    emu.reset()
+  end)
+
+  -- Three processes on one rate_key; returns their results and the emulator's log.
+  local function fleet(extra)
+    local start_at = monotonic() + 1.0   -- each process is up and connected by then
+    local waits = {}
+    for i = 1, 3 do
+      local cfg = { endpoint = emu.url, rate_store = redis.url(nil, PASSWORD), rate_key = "fleet-account",
+                    task_id = TASK, start_at = start_at, many = i == 3 }
+      for k, v in pairs(extra) do cfg[k] = v end
+      waits[i] = spawn(cfg)
+    end
+    local results = {}
+    for i = 1, 3 do results[i] = waits[i]() end
+    return results, emu.requests()
+  end
+
+  it("three processes with the default settings: every call succeeds, throttles are retried", function()
+    local results, log = fleet { count = 5 }
+    local ok, throttled, answered = 0, 0, 0
+    for _, r in ipairs(results) do
+      ok = ok + r.ok
+      assert.are.equal(0, r.failed, cjson.encode(r.codes))
+      throttled = throttled + r.throttled
+    end
+    for _, e in ipairs(log) do
+      if type(e.code) == "string" and e.code:find("^Throttling") then answered = answered + 1 end
+    end
+    assert.are.equal(15, ok)
+    -- The shared burst of 10 plus the rate admit 20 in the first second: the emulator throttles some,
+    -- each reported to on_attempt and retried.
+    assert.is_true(throttled > 0, "no throttling seen: is the bucket shared?")
+    assert.are.equal(answered, throttled)
+  end)
+
+  it("three processes with rate_limit = 9, rate_burst = 1: no throttling, at least 90 % of 9/s together", function()
+    local results, log = fleet { count = 30, rate_limit = 9, rate_burst = 1 }
+    for _, r in ipairs(results) do
+      assert.are.equal(30, r.ok, cjson.encode(r.codes))
+      assert.are.equal(0, r.throttled)
+    end
+    local times, codes = {}, {}
+    for _, e in ipairs(log) do
+      times[#times + 1] = seconds(e.time)
+      if type(e.code) == "string" then codes[#codes + 1] = e.code end
+    end
+    assert.are.equal(0, #codes, "the service answered " .. table.concat(codes, ", "))
+    assert.are.equal(90, #times)
+    table.sort(times)
+    local rate = (#times - 1) / (times[#times] - times[1])
+    print(("\nfleet of 3 at rate_limit 9, rate_burst 1: %d calls, %.2f calls/s (%.0f %% of 9), 0 throttled")
+      :format(#times, rate, rate / 9 * 100))
+    assert.is_true(rate >= 0.9 * 9, ("%.2f calls/s"):format(rate))
+    assert.is_true(rate <= 9.05, ("%.2f calls/s: above the rate"):format(rate))
+  end)
+
+  it("keeps one bucket per rate_key, shared by every client naming it", function()
+    local url = redis.url(nil, PASSWORD)
+    local a1 = new { rate_store = url, rate_key = "account-a", rate_limit = 2, rate_burst = 1 }
+    local a2 = new { rate_store = url, rate_key = "account-a", rate_limit = 2, rate_burst = 1 }
+    local b = new { rate_store = url, rate_key = "account-b", rate_limit = 2, rate_burst = 1 }
+    assert.are.equal(0, a1:pace())
+    assert.are.equal(0, b:pace(), "account-b shares account-a's bucket")
+    local w = a2:pace()
+    assert.is_true(w > 0.4 and w <= 0.52, "a second client of account-a waits its turn: " .. w)
+    -- The key as documented, in Redis, expiring about a second after the bucket is full again.
+    local ttl = tonumber(redis.cli("PTTL " .. H.sh_quote("livepull:{account-a}:bucket")))
+    assert.is_true(ttl > 1000 and ttl <= 2000, "PTTL " .. tostring(ttl))
+    for _, c in ipairs { a1, a2, b } do c:close() end
+  end)
+
+  it("reads the database and the UNIX socket from the URL", function()
+    local c = new { rate_store = unix.url(5, PASSWORD), rate_key = "on-db-5" }
+    assert.are.equal(0, c:pace())
+    assert.are.equal("1", unix.cli("-n 5 EXISTS " .. H.sh_quote("livepull:{on-db-5}:bucket")):match("%d"))
+    assert.are.equal("0", unix.cli("-n 0 EXISTS " .. H.sh_quote("livepull:{on-db-5}:bucket")):match("%d"))
+    c:close()
+  end)
+
+  it("runs the script again with EVAL after SCRIPT FLUSH (NOSCRIPT), and only then", function()
+    local _, sha = core.rate_script()
+    local c = new { rate_store = redis.url(nil, PASSWORD), rate_key = "flushed", rate_limit = 5, rate_burst = 1 }
+    redis.cli("SCRIPT FLUSH")
+    redis.cli("CONFIG RESETSTAT")
+    assert.are.equal(0, c:pace())   -- the first EVALSHA answers NOSCRIPT: the cache is empty
+    assert.are.equal("1", redis.cli("SCRIPT EXISTS " .. sha):match("%d"))
+    redis.cli("SCRIPT FLUSH")
+    assert.are.equal("0", redis.cli("SCRIPT EXISTS " .. sha):match("%d"))
+    local w = c:pace()
+    assert.is_true(w > 0.1 and w <= 0.22, "the bucket kept its state through the flush: " .. w)
+    assert.are.equal("1", redis.cli("SCRIPT EXISTS " .. sha):match("%d"))
+    -- Two reservations, two scripts run: no replay.
+    local calls = redis.cli("INFO commandstats")
+    local evalsha = tonumber(calls:match("cmdstat_evalsha:calls=(%d+)"))
+    local eval = tonumber(calls:match("cmdstat_eval:calls=(%d+)"))
+    assert.are.equal(2, evalsha)
+    assert.are.equal(2, eval)
+    c:close()
+  end)
+
+  it("does not care about a skewed host clock: Redis TIME is the only clock", function()
+    local c = new { rate_store = redis.url(nil, PASSWORD), rate_key = "skewed", rate_limit = 2, rate_burst = 1 }
+    assert.are.equal(0, c:pace())
+    assert.is_true(c:pace() > 0.4)   -- the bucket is now a second ahead
+    local t0 = monotonic()
+    -- The same reservation from a process whose clocks (wall and monotonic) are a day behind
+    -- and then a day ahead: it queues behind the two slots taken here.
+    for _, offset in ipairs { "-1d", "+1d" } do
+      local code = ([[local c = require("livepull").new { access_key_id = %q, access_key_secret = %q,
+        rate_store = %q, rate_key = "skewed", rate_limit = 2, rate_burst = 1 }
+        io.write(os.time(), " ", c:pace())]]):format(H.KEY_ID, H.SECRET, redis.url(nil, PASSWORD))
+      local out = H.run("faketime -f " .. offset .. " " .. H.lua_command(code))
+      local wall, wait = out:match("^(%d+) ([%d.e-]+)$")
+      assert.is_truthy(wait, out)
+      assert.is_true(math.abs(tonumber(wall) - os.time()) > 80000, "faketime did not skew the clock")
+      local expected = 1.0 + (offset == "+1d" and 0.5 or 0) - (monotonic() - t0)
+      assert.is_true(math.abs(tonumber(wait) - expected) < 0.15,
+        ("skew %s: waits %s s, expected about %.3f s"):format(offset, wait, expected))
+    end
+    c:close()
+  end)
+
+  it("a wrong password is a config error at the call; the password shows nowhere", function()
+    for _, url in ipairs { redis.url(nil, PASSWORD .. "-wrong"), unix.url(nil, "x" .. PASSWORD), redis.url() } do
+      local c = new { rate_store = url, endpoint = emu.url }
+      local ok, err = pcall(c.describe, c, { TaskId = TASK, Region = "cn-shanghai" })
+      assert.is_false(ok)
+      assert.are.equal("config", err.kind)
+      assert.are.equal("RateStoreRejected", err.code)
+      assert.are.equal("rate_store", err.field)
+      assert.truthy(err.message:find("WRONGPASS", 1, true) or err.message:find("NOAUTH", 1, true), err.message)
+      local ok2, err2 = pcall(c.pace, c)
+      assert.is_false(ok2)
+      assert.are.equal("RateStoreRejected", err2.code)
+      for _, text in ipairs { err.message, err2.message, tostring(c), cjson.encode(c:settings()) } do
+        assert.is_nil(text:find(PASSWORD, 1, true), "the password shows")
+      end
+      c:close()
+    end
+    assert.are.equal(0, #emu.requests(), "nothing was sent")
+  end)
+
+  it("the command: --rate-store and friends, the password never echoed", function()
+    local stderr = os.tmpname()
+    local cmd = "bin/livepull describe --task-id " .. TASK .. " --region cn-shanghai --endpoint " .. emu.url ..
+      " --access-key-id " .. H.KEY_ID .. " --access-key-secret " .. H.sh_quote(H.SECRET)
+    local base = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=" ..
+      H.sh_quote((os.getenv("LIVEPULL_CPATH") or "build/?.so") .. ";;") .. " " .. H.LUA .. " "
+    local out, ok = H.run(base .. cmd .. " --rate-store " .. H.sh_quote(redis.url(nil, PASSWORD)) ..
+      " --rate-key cli-account --rate-key-prefix cli --rate-limit 9 --rate-burst 1 --rate-store-timeout 0.5" ..
+      " --rate-store-fallback false --max-pacing-wait 5 2>" .. stderr)
+    assert.is_true(ok, out .. read(stderr))
+    assert.are.equal("1", redis.cli("EXISTS " .. H.sh_quote("cli:{cli-account}:bucket")):match("%d"))
+    out = H.run(base .. cmd .. " --rate-store " .. H.sh_quote(redis.url(nil, PASSWORD .. "x")) .. " 2>" .. stderr)
+    local err = read(stderr)
+    assert.truthy(err:find('"RateStoreRejected"', 1, true), err)
+    assert.is_nil((out .. err):find(PASSWORD, 1, true), "the password shows")
+    -- A bad URL: the usage error does not echo it either.
+    out = H.run(base .. cmd .. " --rate-store " .. H.sh_quote("redis://:" .. PASSWORD .. "@@x") .. " 2>" .. stderr)
+    err = read(stderr)
+    assert.truthy(err:find('"InvalidConfig"', 1, true), err)
+    assert.is_nil((out .. err):find(PASSWORD, 1, true), "the password shows")
+    out = H.run(base .. cmd .. " --rate-store-fallback nope --rate-store redis://127.0.0.1 2>" .. stderr)
+    assert.truthy(read(stderr):find("needs a number or false", 1, true))
+    out = H.run(base .. "bin/livepull describe --help")
+    for _, flag in ipairs { "--rate-store ", "--rate-key ", "--rate-key-prefix ", "--rate-store-timeout ",
+                            "--rate-store-fallback ", "--rate-limit ", "--rate-burst ", "--max-pacing-wait " } do
+      assert.truthy(out:find(flag, 1, true), flag .. " is not in --help")
+    end
+    os.remove(stderr)
+  end)
+
+  it("slow Redis: the fallback paces alone; with rate_store_fallback = false the call fails within the timeout", function()
+    local url = redis.url(nil, PASSWORD)
+    local strict = new { rate_store = url, rate_key = "slow", rate_store_timeout = 0.2, rate_store_fallback = false,
+                         endpoint = emu.url }
+    assert.are.equal(0, strict:pace())   -- connected
+    redis.cli("CLIENT PAUSE 1500 ALL")
+    local t0 = monotonic()
+    local ok, err = pcall(strict.describe, strict, { TaskId = TASK, Region = "cn-shanghai" })
+    local took = monotonic() - t0
+    assert.is_false(ok)
+    assert.are.equal("transport", err.kind)
+    assert.are.equal("RateStoreUnavailable", err.code)
+    assert.is_true(err.retryable)
+    assert.is_true(took >= 0.18 and took < 0.3, ("took %.3f s"):format(took))
+    -- Within a second of the failure no new connection is tried: it fails at once.
+    t0 = monotonic()
+    ok, err = pcall(strict.pace, strict)
+    assert.are.equal("RateStoreUnavailable", err.code)
+    assert.is_true(monotonic() - t0 < 0.05)
+    strict:close()
+    redis.cli("CLIENT UNPAUSE")
+  end)
+
+  it("Redis stopped in the middle of a run: no call fails, the fallback rate holds, sharing resumes", function()
+    local stderr = os.tmpname()
+    -- 4 calls/s shared; 2/s alone while Redis is away. 24 calls: about 2 s before, 2.5 s away, 2 s after.
+    local t0 = monotonic()
+    local wait = spawn({ endpoint = emu.url, rate_store = redis.url(nil, PASSWORD), rate_key = "outage",
+                         task_id = TASK, count = 20, rate_limit = 4, rate_burst = 1, rate_store_fallback = 2,
+                         start_at = t0 + 0.5 }, stderr)
+    H.run("sleep 2.4")
+    redis.stop()
+    local stopped = monotonic()
+    H.run("sleep 2.5")
+    redis.start()
+    local restarted = monotonic()
+    local r = wait()
+    assert.are.equal(20, r.ok, cjson.encode(r.codes))
+    assert.are.equal(0, r.failed)
+    local note = read(stderr)
+    os.remove(stderr)
+    assert.truthy(note:find("paces alone at 2 requests/s", 1, true), note)
+    assert.truthy(note:find("answers again; sharing the rate", 1, true), note)
+    local _, notes = note:gsub("paces alone", "")
+    assert.are.equal(1, notes, "one note a minute: " .. note)
+    assert.is_nil(note:find(PASSWORD, 1, true), "the password shows in the note")
+    -- The emulator's log: at most 2/s (plus the one slot taken at once) while Redis was away.
+    local log = emu.requests()
+    assert.are.equal(20, #log)
+    local first = seconds(log[1].time)
+    local away = 0
+    for _, e in ipairs(log) do
+      local t = seconds(e.time) - first + (t0 + 0.5)   -- on this host's monotonic clock, roughly
+      if t > stopped + 0.1 and t < restarted - 0.1 then away = away + 1 end
+    end
+    local window = restarted - stopped - 0.2
+    assert.is_true(away >= 2 and away <= 2 * window + 1.5, ("%d calls in %.1f s away"):format(away, window))
+    -- Sharing resumed: the bucket is in Redis again.
+    assert.are.equal("1", redis.cli("EXISTS " .. H.sh_quote("livepull:{outage}:bucket")):match("%d"))
+  end)
+end)
