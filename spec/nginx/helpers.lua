@@ -120,43 +120,5 @@ function N.start_hostile(listeners)
   }
 end
 
--- Starts Debian's redis-server on a free loopback port and a UNIX socket
--- (mode 777: the workers run as nobody) in a temporary folder, with its own
--- config and no persistence; opts.password sets requirepass. Returns
--- { port, socket, cli = fn(args) -> output, stop = fn, start = fn } (start
--- again on the same port and socket after stop; stopped by its PID).
-function N.start_redis(opts)
-  opts = opts or {}
-  local dir = H.tmpdir()
-  H.run("chmod 755 " .. dir)
-  local r = { port = H.closed_port(), socket = dir .. "/redis.sock", dir = dir }
-  local lines = {
-    "bind 127.0.0.1", "port " .. r.port, "unixsocket " .. r.socket, "unixsocketperm 777",
-    "dir " .. dir, "pidfile " .. dir .. "/redis.pid", "logfile " .. dir .. "/redis.log",
-    'save ""', "appendonly no", "daemonize no", "protected-mode no",
-  }
-  if opts.password then lines[#lines + 1] = "requirepass " .. opts.password end
-  local f = assert(io.open(dir .. "/redis.conf", "w"))
-  f:write(table.concat(lines, "\n"), "\n")
-  f:close()
-  local auth = opts.password and ("--no-auth-warning -a " .. H.sh_quote(opts.password) .. " ") or ""
-  function r.cli(args)
-    return (H.run("redis-cli -s " .. H.sh_quote(r.socket) .. " " .. auth .. args .. " 2>&1"):gsub("%s+$", ""))
-  end
-  function r.start()
-    r.pid = tonumber((H.run("sh -c 'redis-server \"$0\" >/dev/null 2>&1 & echo $!' " .. H.sh_quote(dir .. "/redis.conf"))))
-    for _ = 1, 100 do
-      if r.cli("ping") == "PONG" then return r end
-      H.run("sleep 0.05")
-    end
-    error("redis-server did not start: " .. H.run("cat " .. H.sh_quote(dir .. "/redis.log")))
-  end
-  function r.stop()
-    if not r.pid then return end
-    H.run("kill " .. r.pid .. "; for i in $(seq 100); do kill -0 " .. r.pid .. " 2>/dev/null || break; sleep 0.05; done")
-    r.pid = nil
-  end
-  return r.start()
-end
 
 return N
