@@ -15,6 +15,7 @@ local WRONG = "wrong-Secret-77d2"         -- a wrong one, never shown either
 local BUILD = os.getenv("LIVEPULL_BUILD_DIR") or "build"
 local NATIVES = 3   -- native processes in the fleet runs
 local LIVEPULL_TASK_ID = H.update_params().TaskId
+local FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 local function seconds(iso)
   local h, m, s = iso:match("T(%d+):(%d+):([%d.]+)Z$")
@@ -231,6 +232,28 @@ describe("livepull.resty with a Redis rate store", function()
     assert.is_true(waits[2] <= waits[1], "the refused call reserved a slot: " .. waits[1] .. " then " .. waits[2])
   end)
 
+  it("a host whose wall clock is 5 minutes behind shares the bucket as usual (Redis TIME is the clock)", function()
+    local offset = os.tmpname()   -- libfaketime reads the offset from here, as the workers' user
+    H.run("chmod 644 " .. offset)
+    local f = assert(io.open(offset, "w")); f:write("-300\n"); f:close()
+    local skewed = N.start_nginx("spec/nginx/redis.conf", { workers = 1,
+      env = "LIVEPULL_SPEC_REDIS_PASSWORD=" .. PASSWORD,
+      preload = ("LD_PRELOAD=%s FAKETIME_TIMESTAMP_FILE=%s FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1")
+        :format(FAKETIME, offset) })
+    finally(function() os.remove(offset); skewed.stop() end)
+    local key = fresh_key()
+    assert.is_true(call({ store = url_password, key = key, rate = 2, burst = 1 }).ok)   -- the right time
+    for _ = 1, 3 do
+      local res = N.get(skewed.url .. "/call?" .. N.query { endpoint = emu.url, store = url_password, key = key,
+        rate = 2, burst = 1, max_wait = 5 })
+      assert.is_true(res.ok, cjson.encode(res))
+      assert.is_true(os.time() - res.wall > 250, "libfaketime did not move nginx's wall clock")
+      assert.is_true(res.took > 0.3 and res.took < 0.8, ("a slot 0.5 s away took %.2f s"):format(res.took))
+    end
+    local _, _, span = ok_rate(emu.requests())
+    assert.is_true(span >= 1.4, ("4 calls at 2/s arrived within %.2f s"):format(span))
+  end)
+
   it("NOSCRIPT after SCRIPT FLUSH: EVAL once, then EVALSHA again; every call succeeds", function()
     local key = fresh_key()
     assert.is_true(call({ store = url_password, key = key, rate = 100, burst = 10 }).ok)
@@ -312,7 +335,7 @@ describe("livepull.resty with a Redis rate store", function()
     assert.is_true(ping < 0.5, ("/ping took %.2f s"):format(ping))
   end)
 
-  it("Redis stopped mid-run: every worker falls back to 1/s alone, says so once, and shares again after a restart", function()
+  it("Redis stopped mid-run: each worker paces alone at 1/s, says so once, shares again after a restart", function()
     local key = fresh_key()
     local stopped, restarted
     local log_before = #H.run("cat " .. nginx.error_log)
@@ -345,10 +368,16 @@ describe("livepull.resty with a Redis rate store", function()
     for pid in log:gmatch("%[warn%] (%d+)#%d+: [^\n]*paces alone") do alone[#alone + 1] = pid end
     for pid in log:gmatch("%[warn%] (%d+)#%d+: [^\n]*answers again") do again[#again + 1] = pid end
     assert.is_true(#alone >= 1 and #alone <= 4, "fallback warnings: " .. #alone .. "\n" .. log)
+    local seen = {}
+    for _, pid in ipairs(alone) do   -- once per worker, not once per call
+      assert.is_nil(seen[pid], "worker " .. pid .. " said it twice:\n" .. log)
+      seen[pid] = true
+    end
     assert.are.equal(#alone, #again, log)
     local redis_calls = command_calls(redis)   -- the new Redis has an empty script cache: NOSCRIPT, EVAL
     assert.is_true((redis_calls.eval or 0) >= 1 and (redis_calls.evalsha or 0) >= 8, cjson.encode(redis_calls))
-    print(("\n  Redis away for 3 s of 8: %d calls, %d while it was away (4 workers alone at 1/s), %d throttling answers retried")
+    print(("\n  Redis away for 3 s of 8: %d calls, %d while it was away (4 workers alone at 1/s), "
+      .. "%d throttling answers retried")
       :format(#calls, during, throttled(requests)))
   end)
 end)
@@ -397,7 +426,8 @@ describe("livepull.resty with a Redis stand-in that misbehaves", function()
     it("a store that " .. m[2] .. ": the call falls back within rate_store_timeout, the script sent once", function()
       local fake = start_fake_redis(m[1])
       finally(fake.stop)
-      local res = N.get(nginx.url .. "/call?" .. N.query { endpoint = emu.url, store = "redis://127.0.0.1:" .. fake.port,
+      local store = "redis://127.0.0.1:" .. fake.port
+      local res = N.get(nginx.url .. "/call?" .. N.query { endpoint = emu.url, store = store,
         key = "fake-" .. m[1], rate = 5, burst = 1, store_timeout = 0.25 })
       assert.is_true(res.ok, cjson.encode(res))
       assert.is_true(res.took < 0.6, ("took %.2f s"):format(res.took))
