@@ -10,6 +10,7 @@ Modes:
   garbage  answers every command with a bulk length that is not a number ("$x")
   huge     answers every command with an array header of 2^31 elements, then nothing
   long     answers every command with an error line that never ends (64 KiB writes, up to 64 MiB)
+  loading  answers every command "-LOADING Redis is loading the dataset in memory" (a pause, not a refusal)
 """
 
 import socket
@@ -59,6 +60,8 @@ def serve(conn, mode, log_path):
                     log.write(name + "\n")
                 if mode == "garbage":
                     conn.sendall(b"$x\r\n")
+                elif mode == "loading":
+                    conn.sendall(b"-LOADING Redis is loading the dataset in memory\r\n")
                 elif mode == "huge":
                     conn.sendall(b"*2147483648\r\n")
                 elif mode == "long":

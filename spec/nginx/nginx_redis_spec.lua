@@ -264,7 +264,7 @@ describe("livepull.resty with a Redis rate store", function()
     assert.are.same({ 3, 1 }, { calls.evalsha, calls.eval })   -- EVALSHA, NOSCRIPT, EVAL; then EVALSHA twice
   end)
 
-  it("a wrong password is a config error at the first call, without the password, and no fallback", function()
+  it("a wrong password or a refused script: config RateStoreRejected at once, no password, no fallback", function()
     local wrong = WRONG
     for _, store in ipairs { "redis://:{wrong}@127.0.0.1:" .. redis.port,
                              "redis://nobody:{wrong}@127.0.0.1:" .. redis.port,
@@ -273,9 +273,16 @@ describe("livepull.resty with a Redis rate store", function()
       assert.are.same({ false, "config", "rate_store" }, { res.ok, res.error.kind, res.error.field }, cjson.encode(res))
       assert.is_nil(cjson.encode(res):find(wrong, 1, true), cjson.encode(res))
     end
+    -- a user whose ACL refuses the script
+    local acl = "acl setuser limited on " .. H.sh_quote(">" .. PASSWORD) .. " '~*' +@all -evalsha -eval"
+    assert.are.equal("OK", cli(redis, acl))
+    local res = call { store = "redis://limited:{password}@127.0.0.1:" .. redis.port, key = fresh_key(), rate = 5 }
+    local rejected = { false, "config", "RateStoreRejected" }
+    assert.are.same(rejected, { res.ok, res.error.kind, res.error.code }, cjson.encode(res))
+    assert.truthy(res.error.message:find("NOPERM", 1, true), res.error.message)
     -- and no password at all where Redis wants one
-    local res = call { store = "redis://127.0.0.1:" .. redis.port, key = fresh_key(), rate = 5 }
-    assert.are.same({ false, "config" }, { res.ok, res.error.kind }, cjson.encode(res))
+    res = call { store = "redis://127.0.0.1:" .. redis.port, key = fresh_key(), rate = 5 }
+    assert.are.same(rejected, { res.ok, res.error.kind, res.error.code }, cjson.encode(res))
     assert.are.equal(0, #emu.requests(), "a call was sent")
     assert.is_nil(H.run("cat " .. nginx.error_log):find(wrong, 1, true))
   end)
@@ -421,6 +428,7 @@ describe("livepull.resty with a Redis stand-in that misbehaves", function()
     { "garbage", "answers a bulk length that is not a number" },
     { "huge", "announces an array of 2^31 items" },
     { "long", "sends an error line that never ends" },
+    { "loading", "answers LOADING (a pause, not a refusal)" },
   }
   for _, m in ipairs(modes) do
     it("a store that " .. m[2] .. ": the call falls back within rate_store_timeout, the script sent once", function()
