@@ -2,14 +2,15 @@
 -- account's hosts share, over an nginx cosocket (Debian's nginx.redis), the
 -- whole exchange within rate_store_timeout, so a worker never blocks.
 --
---   local wait, err, unavailable = rate_store.reserve(store, key, argv)
+--   local reply, err, unavailable = rate_store.reserve(store, script, key, argv)
 --
 -- store is core.rate_store(client) (scheme, host, port, path, db, user,
--- password, timeout); argv the script's ARGV. Returns the script's reply
--- (a table), or nil, err, unavailable: unavailable is true when Redis could
--- not be asked or did not answer in time (the caller falls back), false when
--- Redis answered with a refusal that no retry mends (a wrong password, a
--- script or command refused: a config error).
+-- password, timeout); script { source, sha1 } (core.rate_script()); argv
+-- the script's ARGV. Returns the script's reply (a table), or nil, err,
+-- unavailable: unavailable is true when Redis could not be asked or did not
+-- answer in time (the caller falls back), false when Redis answered with a
+-- refusal that no retry mends (a wrong password, a script or command
+-- refused: a config error). What the reply means is the caller's.
 local core = require "livepull.core"
 
 local M = {}
