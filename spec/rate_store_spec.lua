@@ -186,6 +186,69 @@ describe("rate_store, native", function()
     c:close()
   end)
 
+  it("a forked child opens its own connection instead of sharing its parent's", function()
+    -- LuaJIT's FFI forks (nginx workers and forked runners do the same); under either flavour.
+    local cpath = H.LUA == "luajit" and os.getenv("LIVEPULL_CPATH")
+      or (os.getenv("LIVEPULL_BUILD_DIR") or "build") .. "/luajit/?.so"
+    local probe = io.open((cpath:gsub("%?", "livepull/core")))
+    assert(probe, "this case needs the LuaJIT twin (-DLIVEPULL_WITH_LUAJIT=ON): " .. cpath)
+    probe:close()
+    local code = ([[
+      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+      package.cpath = %q .. ";" .. package.cpath
+      local ffi = require "ffi"
+      ffi.cdef "int fork(void); int waitpid(int, int *, int); void _exit(int);"
+      local c = require("livepull").new { access_key_id = %q, access_key_secret = %q, rate_store = %q,
+        rate_key = "forked", rate_limit = 1000, rate_burst = 1000 }
+      assert(c:pace() == 0)   -- the parent connects
+      local pid = ffi.C.fork()
+      if pid == 0 then
+        io.write(pcall(c.pace, c) and "child ok\n" or "child failed\n")
+        io.flush()
+        os.execute("sleep 0.8")
+        ffi.C._exit(0)
+      end
+      os.execute("sleep 0.4")
+      local p = io.popen(%q)
+      io.write(p:read("*a"))
+      p:close()
+      io.write(c:pace() == 0 and "parent ok\n" or "parent failed\n")
+      ffi.C.waitpid(pid, nil, 0)
+    ]]):format(cpath, H.KEY_ID, H.SECRET, redis.url(nil, PASSWORD),
+      "redis-cli -p " .. redis.port .. " -a " .. PASSWORD .. " --no-auth-warning INFO clients")
+    local out = H.run("luajit -e " .. H.sh_quote(code) .. " 2>&1")
+    assert.truthy(out:find("child ok", 1, true), out)
+    assert.truthy(out:find("parent ok", 1, true), out)
+    -- The parent, the child and redis-cli: three connections, none shared.
+    assert.are.equal("3", out:match("connected_clients:(%d+)"), out)
+  end)
+
+  it("a slot further than max_pacing_wait fails at once with PacingTimeout, the slot not spent", function()
+    local url = redis.url(nil, PASSWORD)
+    local c = new { rate_store = url, rate_key = "far", rate_limit = 2, rate_burst = 1, max_pacing_wait = 0.3,
+                    endpoint = emu.url }
+    assert.are.equal(0, c:pace())
+    local none, wait = c:pace()
+    assert.is_nil(none)
+    assert.is_true(wait > 0.4 and wait <= 0.5, "the wait it would have been: " .. tostring(wait))
+    local t0 = monotonic()
+    local ok, err = pcall(c.describe, c, { TaskId = TASK, Region = "cn-shanghai" })
+    assert.is_false(ok)
+    assert.is_true(monotonic() - t0 < 0.1, "it waited")
+    assert.are.equal("transport", err.kind)
+    assert.are.equal("PacingTimeout", err.code)
+    assert.is_true(err.retryable)
+    assert.truthy(err.message:find("shared bucket", 1, true), err.message)
+    assert.truthy(err.message:match("is 0%.[45]%d%d s away"), err.message)
+    -- Nothing was reserved by the refusals: another client still gets the slot half a second on.
+    local other = new { rate_store = url, rate_key = "far", rate_limit = 2, rate_burst = 1 }
+    local w = other:pace()
+    assert.is_true(w > 0.35 and w <= 0.52, "the refused slots were spent: " .. w)
+    assert.are.equal(0, #emu.requests(), "nothing was sent")
+    c:close()
+    other:close()
+  end)
+
   it("a wrong password is a config error at the call; the password shows nowhere", function()
     for _, url in ipairs { redis.url(nil, PASSWORD .. "-wrong"), unix.url(nil, "x" .. PASSWORD), redis.url() } do
       local c = new { rate_store = url, endpoint = emu.url }
