@@ -422,11 +422,12 @@ local function start_fake_redis(mode)
   }
 end
 
-describe("livepull.resty with a Redis stand-in that misbehaves", function()
+describe("livepull.resty in one worker: Redis stand-ins that misbehave, the connection pool", function()
   local emu, nginx
   setup(function()
     emu = H.start_emulator { qps = 10 }
-    nginx = N.start_nginx("spec/nginx/redis.conf", { workers = 1 })
+    nginx = N.start_nginx("spec/nginx/redis.conf", { workers = 1,
+      env = "LIVEPULL_SPEC_REDIS_PASSWORD=" .. PASSWORD .. " LIVEPULL_SPEC_REDIS_WRONG=" .. WRONG })
   end)
   teardown(function()
     nginx.stop()   -- asserts that no handler died with a Lua error
@@ -455,6 +456,19 @@ describe("livepull.resty with a Redis stand-in that misbehaves", function()
       assert.are.equal(1, #emu.requests())
     end)
   end
+
+  it("a connection that authenticated with one password never serves a client with another", function()
+    local redis = H.start_redis { password = PASSWORD }
+    finally(redis.stop)
+    local function call(password)
+      return N.get(nginx.url .. "/call?" .. N.query { endpoint = emu.url, key = "pool", rate = 50,
+        store = "redis://:{" .. password .. "}@127.0.0.1:" .. redis.port })
+    end
+    assert.is_true(call("password").ok)   -- one worker: its connection is now in the pool
+    local res = call("wrong")
+    assert.are.same({ "config", "RateStoreRejected" }, { res.error and res.error.kind, res.error and res.error.code })
+    assert.is_true(call("password").ok)
+  end)
 
   it("after those replies the worker's memory is still small (a reply line is read up to 4 KiB)", function()
     local peak = N.workers_peak_kib(nginx)

@@ -43,8 +43,20 @@ end
 
 -- One keepalive pool per address, database and identity: a connection that
 -- authenticated as one user or selected one database never serves another.
+-- The identity is a number this worker gives each user and password it
+-- meets (never reused), so no form of the password is in a pool's name,
+-- which nginx's debug log prints.
+local IDENTITIES_MAX = 64
+local identities, identity_count, last_identity = {}, 0, 0
 local function pool_name(store)
-  return "livepull-redis:" .. M.describe(store) .. ":" .. ngx.md5((store.user or "") .. "\0" .. (store.password or ""))
+  local who = (store.user or "") .. "\0" .. (store.password or "")
+  local n = identities[who]
+  if not n then
+    if identity_count >= IDENTITIES_MAX then identities, identity_count = {}, 0 end   -- old pools idle out
+    last_identity = last_identity + 1
+    n, identities[who], identity_count = last_identity, last_identity, identity_count + 1
+  end
+  return ("livepull-redis:%s:%d"):format(M.describe(store), n)
 end
 
 -- A Redis error reply as a message: bytes from a server, so printable ASCII
