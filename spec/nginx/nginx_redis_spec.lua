@@ -1,11 +1,16 @@
 -- livepull.resty pacing through a Redis bucket (rate_store), in a real
 -- four-worker nginx with Debian's redis-server and nginx.redis, against the
--- emulator's strict sliding second (--qps 10): a fleet of nginx workers and
--- native processes on one rate_key; Redis stopped mid-run (each worker
--- falls back alone, says so in the error log, resumes after a restart);
--- NOSCRIPT after SCRIPT FLUSH; a reply that never comes is not replayed;
--- a wrong password is a config error; the password is in no answer and no
--- log line; /ping answered while every worker waits for slots.
+-- emulator's strict sliding second (--qps 10): the bucket's key and expiry,
+-- two rate_keys apart, a UNIX socket with ?db=N, AUTH/SELECT only on fresh
+-- connections, update_many, PacingTimeout, a host clock 5 minutes behind,
+-- NOSCRIPT after SCRIPT FLUSH, wrong passwords and a refused script,
+-- rate_store_fallback = false, a paused Redis; a fleet of nginx workers and
+-- native processes on one rate_key (defaults; rate 9 burst 1 for 10 s) with
+-- /ping answered meanwhile; Redis stopped mid-run (each worker falls back
+-- alone, says so in the error log, resumes after a restart). Then one
+-- worker against Redis stand-ins that never answer or send malformed
+-- replies (never replayed, memory bounded) and the connection pool's
+-- identities. The password is in no answer and no log line.
 local cjson = require "cjson"
 local H = require "helpers"
 local N = require "nginx.helpers"
