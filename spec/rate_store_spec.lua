@@ -43,6 +43,23 @@ local function seconds(iso)
   return tonumber(h) * 3600 + tonumber(m) * 60 + tonumber(s)
 end
 
+-- A shell command running `code` under LuaJIT with its twin of the module:
+-- for LuaJIT's FFI (fork) and for processes under faketime, which tools/sanitize's
+-- lua5.4 wrapper would strip of their LD_PRELOAD. The twin of this build, else
+-- the default build's (a sanitizer build has none).
+local function luajit_command(code)
+  local cpath
+  local candidates = { (os.getenv("LIVEPULL_BUILD_DIR") or "build") .. "/luajit/?.so", "build/luajit/?.so" }
+  if H.LUA == "luajit" and os.getenv("LIVEPULL_CPATH") then table.insert(candidates, 1, os.getenv("LIVEPULL_CPATH")) end
+  for _, c in ipairs(candidates) do
+    local probe = io.open((c:gsub("%?", "livepull/core")))
+    if probe then probe:close(); cpath = cpath or c end
+  end
+  assert(cpath, "this case needs the LuaJIT twin of the module (-DLIVEPULL_WITH_LUAJIT=ON)")
+  return "luajit -e " .. H.sh_quote(("package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; " ..
+    "package.cpath = %q .. ';' .. package.cpath; "):format(cpath) .. code)
+end
+
 local function new(opts)
   opts.access_key_id = opts.access_key_id or H.KEY_ID
   opts.access_key_secret = H.SECRET
@@ -175,7 +192,7 @@ describe("rate_store, native", function()
       local code = ([[local c = require("livepull").new { access_key_id = %q, access_key_secret = %q,
         rate_store = %q, rate_key = "skewed", rate_limit = 2, rate_burst = 1 }
         io.write(os.time(), " ", c:pace())]]):format(H.KEY_ID, H.SECRET, redis.url(nil, PASSWORD))
-      local out = H.run("faketime -f " .. offset .. " " .. H.lua_command(code))
+      local out = H.run("faketime -f " .. offset .. " " .. luajit_command(code))
       local wall, wait = out:match("^(%d+) ([%d.e-]+)$")
       assert.is_truthy(wait, out)
       assert.is_true(math.abs(tonumber(wall) - os.time()) > 80000, "faketime did not skew the clock")
@@ -188,14 +205,7 @@ describe("rate_store, native", function()
 
   it("a forked child opens its own connection instead of sharing its parent's", function()
     -- LuaJIT's FFI forks (nginx workers and forked runners do the same); under either flavour.
-    local cpath = H.LUA == "luajit" and os.getenv("LIVEPULL_CPATH")
-      or (os.getenv("LIVEPULL_BUILD_DIR") or "build") .. "/luajit/?.so"
-    local probe = io.open((cpath:gsub("%?", "livepull/core")))
-    assert(probe, "this case needs the LuaJIT twin (-DLIVEPULL_WITH_LUAJIT=ON): " .. cpath)
-    probe:close()
     local code = ([[
-      package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-      package.cpath = %q .. ";" .. package.cpath
       local ffi = require "ffi"
       ffi.cdef "int fork(void); int waitpid(int, int *, int); void _exit(int);"
       local c = require("livepull").new { access_key_id = %q, access_key_secret = %q, rate_store = %q,
@@ -214,9 +224,9 @@ describe("rate_store, native", function()
       p:close()
       io.write(c:pace() == 0 and "parent ok\n" or "parent failed\n")
       ffi.C.waitpid(pid, nil, 0)
-    ]]):format(cpath, H.KEY_ID, H.SECRET, redis.url(nil, PASSWORD),
+    ]]):format(H.KEY_ID, H.SECRET, redis.url(nil, PASSWORD),
       "redis-cli -p " .. redis.port .. " -a " .. PASSWORD .. " --no-auth-warning INFO clients")
-    local out = H.run("luajit -e " .. H.sh_quote(code) .. " 2>&1")
+    local out = H.run(luajit_command(code) .. " 2>&1")
     assert.truthy(out:find("child ok", 1, true), out)
     assert.truthy(out:find("parent ok", 1, true), out)
     -- The parent, the child and redis-cli: three connections, none shared.
