@@ -210,8 +210,9 @@ local function reserve_shared(st, max_wait)
     local source, sha1 = core.rate_script()
     script = { source = source, sha1 = sha1 }
   end
-  local max_us = math.min(math.floor(max_wait * 1e6), 1e13)
-  local reply, err, down = rate_store.reserve(st, script, st.key, { st.interval_us, st.burst, ("%.0f"):format(max_us) })
+  local max_us = math.min(math.floor(max_wait * 1e6), 1e13)   -- the native path's ARGV, byte for byte
+  local argv = { ("%d"):format(st.interval_us), ("%.17g"):format(st.burst), ("%.0f"):format(max_us) }
+  local reply, err, down = rate_store.reserve(st, script, st.key, argv)
   if not reply then return nil, err, down end
   local reserved, delay
   if type(reply) == "table" then reserved, delay = reply[1], reply[2] end
