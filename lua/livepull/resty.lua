@@ -14,6 +14,7 @@
 local core = require "livepull.core"
 local credentials = require "livepull.credentials"
 local http = require "livepull.resty.http"
+local rate_store = require "livepull.resty.rate_store"
 local semaphore = require "ngx.semaphore"
 local json = require("cjson.safe").new()
 
@@ -111,6 +112,14 @@ local function dict_store(dict)
   }
 end
 
+-- The native path's error for a slot further away than max_pacing_wait
+-- (nothing was reserved).
+local function pacing_timeout(wait, max_wait)
+  return core.error("transport", "PacingTimeout",
+    ("the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); nothing was sent")
+      :format(wait, max_wait), { retryable = core.retry_rule("PacingTimeout").retryable })
+end
+
 -- Takes a slot in the bucket under key (the native bucket's arithmetic,
 -- core.bucket_take) and returns the seconds to wait for it, or nil and an
 -- error: PacingTimeout when that wait would pass max_wait, in which case
@@ -128,10 +137,8 @@ local function take_slot(store, key, rate, burst, max_wait)
   local ok, err
   if taken then
     ok, err = store:put(key, tokens, last, rate, burst)
-  else   -- the same error as the native path's; nothing was reserved
-    err = core.error("transport", "PacingTimeout",
-      ("the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); nothing was sent")
-        :format(wait, max_wait), { retryable = core.retry_rule("PacingTimeout").retryable })
+  else
+    err = pacing_timeout(wait, max_wait)
   end
   if store.unlock then store:unlock(key) end
   if not ok then return nil, err end
@@ -176,7 +183,90 @@ function M.new(config)
     end
     self.store = dict_store(dict)
   end
+  if core.rate_store(client) then
+    local ok, rerr = rate_store.check()
+    if not ok then
+      client:close()
+      return nil, rerr
+    end
+  end
   return self
+end
+
+-- Pacing through a Redis bucket (rate_store): each worker keeps, per
+-- store, the state of an outage: when to ask Redis again (at most once a
+-- second after a failure, as the native path reconnects) and when it last
+-- said in the error log that it paces alone (at most once a minute).
+local RETRY_STORE_AFTER = 1
+local WARN_EVERY = 60
+local OUTAGES_MAX = 256
+local outages, outage_count = {}, 0
+local script   -- { source, sha1 }: core.rate_script(), the native path's text
+
+local function outage_of(id)
+  local o = outages[id]
+  if not o then
+    if outage_count >= OUTAGES_MAX then outages, outage_count = {}, 0 end   -- only warnings' spacing is lost
+    o = {}
+    outages[id], outage_count = o, outage_count + 1
+  end
+  return o
+end
+
+-- The seconds to wait for a slot in the store's bucket (the script's
+-- reply), nil and PacingTimeout when it is further than max_wait, or nil,
+-- err, down (down: Redis did not answer; false: it refused us).
+local function reserve_shared(st, max_wait)
+  if not script then
+    local source, sha1 = core.rate_script()
+    script = { source = source, sha1 = sha1 }
+  end
+  local max_us = math.min(math.floor(max_wait * 1e6), 1e13)   -- the native path's ARGV, byte for byte
+  local argv = { ("%d"):format(st.interval_us), ("%.17g"):format(st.burst), ("%.0f"):format(max_us) }
+  local reply, err, down = rate_store.reserve(st, script, st.key, argv)
+  if not reply then return nil, err, down end
+  local reserved, delay
+  if type(reply) == "table" then reserved, delay = reply[1], reply[2] end
+  if (reserved ~= 0 and reserved ~= 1) or type(delay) ~= "number" or not (delay >= 0 and delay < 1e15) then
+    return nil, core.error("config", "RateStoreRejected", ("the rate store %s answered the pacing script with "
+      .. "something other than {granted, delay}: is rate_store a Redis?"):format(rate_store.describe(st)),
+      { field = "rate_store" }), false
+  end
+  if reserved == 0 then return nil, pacing_timeout(delay / 1e6, max_wait) end
+  return delay / 1e6
+end
+
+function Client:pace_shared(st)
+  if st.rate <= 0 then return 0 end
+  local id = rate_store.describe(st)
+  local o = outages[id]
+  local t = clock()
+  if not o or t >= o.retry_at then
+    local wait, err, down = reserve_shared(st, self.max_pacing_wait)
+    if wait or down == nil or down == false then   -- Redis answered (a slot, PacingTimeout, or a refusal)
+      if o then
+        if o.alone then
+          ngx.log(ngx.WARN, "livepull: the rate store ", id, " answers again: this worker's pacing is shared again")
+        end
+        o.alone, o.retry_at = nil, 0
+      end
+      return wait, err
+    end
+    o = outage_of(id)
+    o.retry_at, o.message = t + RETRY_STORE_AFTER, err.message
+    if st.fallback and (not o.warned_at or t - o.warned_at >= WARN_EVERY) then
+      o.warned_at, o.alone = t, true   -- alone: the end of this outage is said too
+      ngx.log(ngx.WARN, "livepull: ", err.message, "; this worker paces alone at ", st.fallback,
+        " requests/s (rate_store_fallback) until it answers")
+    end
+  end
+  if not st.fallback then   -- never retried inside the call
+    return nil, core.error("transport", "RateStoreUnavailable",
+      o.message .. "; nothing was sent (rate_store_fallback = false)",
+      { retryable = core.retry_rule("RateStoreUnavailable").retryable, field = "rate_store" })
+  end
+  return take_slot(worker_store, ("livepull-fallback|%s|%s|%.17g"):format(id, st.key, st.fallback),
+    st.fallback, 1, self.max_pacing_wait)
 end
 
 -- Reserves a pacing slot for req (its account, this endpoint, rate and
@@ -184,6 +274,14 @@ end
 function Client:pace(req)
   local s = self.settings
   self.key_id = self.key_id or key_id_of(req)
+  local st = core.rate_store(self.core)   -- asked each time: the default rate_key is the current AccessKeyId
+  if st then
+    if not st.key then
+      return nil, core.error("config", "InvalidConfig", "rate_key is not set and the client has no AccessKeyId yet",
+        { field = "rate_key" })
+    end
+    return self:pace_shared(st)
+  end
   local key = ("livepull|%s|%s|%.17g|%.17g"):format(s.base_url, self.key_id, s.rate_limit, s.rate_burst)
   return take_slot(self.store, key, s.rate_limit, s.rate_burst, self.max_pacing_wait)
 end

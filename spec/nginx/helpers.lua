@@ -66,6 +66,17 @@ function N.start_nginx(conf, opts)
   }
 end
 
+-- The peak resident memory (KiB) of nginx's worker processes.
+function N.workers_peak_kib(nginx)
+  local master = H.run("cat " .. nginx.prefix .. "/nginx.pid"):match("%d+")
+  local peak = 0
+  for pid in H.run("cat /proc/" .. master .. "/task/*/children"):gmatch("%d+") do
+    local hwm = H.run("grep VmHWM /proc/" .. pid .. "/status"):match("(%d+)")
+    peak = math.max(peak, tonumber(hwm) or 0)
+  end
+  return peak
+end
+
 -- GET url with curl (at most max_time seconds); the decoded JSON answer.
 function N.get(url, max_time)
   local out = H.run("curl -s --max-time " .. (max_time or 60) .. " " .. H.sh_quote(url))
@@ -109,5 +120,6 @@ function N.start_hostile(listeners)
     end,
   }
 end
+
 
 return N
