@@ -10,25 +10,6 @@
 #include "fields.h"
 #include "request.h"
 
-/* The unsigned headers every request carries, besides what the signer adds. */
-#define LP_UNSIGNED_HEADERS 2
-
-/* What a call sends, before the signature. The strings point into the
- * operation table, the configuration and the parameters' arena, so a value
- * is valid while the call's request and the client's config are. */
-typedef struct lp_http_request {
-  const char *method;      /* "GET" / "POST" */
-  const char *scheme;      /* "https", or "http" on loopback */
-  const char *host;        /* a name, a dotted quad or a bracketed IPv6 literal */
-  int port;
-  const char *authority;   /* host[:port]: the host header, which is signed */
-  const char *path;        /* "/": RPC-style calls have no other */
-  const char *action, *version;
-  const char *format;      /* the answer's format: JSON */
-  const lp_request *params;
-  struct { const char *name, *value; } headers[LP_UNSIGNED_HEADERS];
-} lp_http_request;
-
 /* Builds the request value of op from params (validated) and cfg; adds the
  * client's default RegionId to params when op takes one and none was
  * given. 0 ok, -1 err set (out of memory). */

@@ -7,7 +7,6 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 
-#include "build.h"
 #include "encode.h"
 
 /* OpenSSL 3 looks an algorithm up by name on every implicit use (EVP_sha256()

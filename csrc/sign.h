@@ -36,7 +36,6 @@ typedef struct lp_sign_input {
  * parameters are only read (V1's common parameters are merged into the
  * query, not added to the request), so an attempt signs the same value
  * again. 0 ok, -1 out of memory or an unkeyed signer. */
-struct lp_http_request;   /* build.h: the value names the config, which names the algorithm */
-int lp_sign(const lp_sign_input *in, const struct lp_http_request *r, lp_signed *out);
+int lp_sign(const lp_sign_input *in, const lp_http_request *r, lp_signed *out);
 
 #endif
