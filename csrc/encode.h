@@ -17,6 +17,9 @@ int lp_hex_value(unsigned char c);
 /* Appends s with every byte outside A-Za-z0-9-_.~ as %XX (uppercase hex). */
 void lp_percent_encode(lp_buf *out, const char *s, size_t n);
 
+/* Appends percent(s) to once and percent(percent(s)) to twice. */
+void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n);
+
 /* Appends s as a JSON string literal: quotes, \" \\ and control bytes
  * escaped, everything else (UTF-8 included) as is, '/' unescaped. */
 void lp_json_string(lp_buf *out, const char *s, size_t n);

@@ -71,8 +71,11 @@ static int pair_less(const sign_pair *a, const sign_pair *b) {
 }
 
 /* The canonical query of req's parameters and the extra pairs: sorted by
- * name (insertion sort: a few dozen pairs at most), percent-encoded. */
-static void canonical_query(const lp_request *req, const sign_pair *extra, int nextra, lp_buf *out) {
+ * name (insertion sort: a few dozen pairs at most), percent-encoded. With
+ * twice, also appends that query percent-encoded again (V1's string to
+ * sign), in the same pass. */
+static void canonical_query(const lp_request *req, const sign_pair *extra, int nextra, lp_buf *out,
+                            lp_buf *twice) {
   sign_pair pairs[LP_MAX_PARAMS + MAX_COMMON];
   int n = 0;
   for (int i = 0; i < req->nparams; i++) {
@@ -88,9 +91,17 @@ static void canonical_query(const lp_request *req, const sign_pair *extra, int n
   }
   for (int k = 0; k < n; k++) {
     if (k) lp_buf_addchar(out, '&');
-    lp_percent_encode(out, pairs[k].name, pairs[k].name_len);
-    lp_buf_addchar(out, '=');
-    lp_percent_encode(out, pairs[k].value, pairs[k].value_len);
+    if (k && twice) lp_buf_addlit(twice, "%26");
+    if (twice) {
+      lp_percent_encode_both(out, twice, pairs[k].name, pairs[k].name_len);
+      lp_buf_addchar(out, '=');
+      lp_buf_addlit(twice, "%3D");
+      lp_percent_encode_both(out, twice, pairs[k].value, pairs[k].value_len);
+    } else {
+      lp_percent_encode(out, pairs[k].name, pairs[k].name_len);
+      lp_buf_addchar(out, '=');
+      lp_percent_encode(out, pairs[k].value, pairs[k].value_len);
+    }
   }
 }
 
@@ -108,10 +119,9 @@ static int sign_rpc_v1(const lp_sign_input *in, const lp_http_request *r, lp_sig
     if (common[i][1])
       extra[nextra++] = (sign_pair){common[i][0], common[i][1], strlen(common[i][0]), strlen(common[i][1])};
 
-  canonical_query(r->params, extra, nextra, &out->canonical);
   lp_buf_addstr(&out->sts, r->method);
-  lp_buf_addstr(&out->sts, "&%2F&");
-  lp_percent_encode(&out->sts, out->canonical.data, out->canonical.len);
+  lp_buf_addlit(&out->sts, "&%2F&");
+  canonical_query(r->params, extra, nextra, &out->canonical, &out->sts);
   if (!lp_buf_ok(&out->canonical) || !lp_buf_ok(&out->sts)) return -1;
 
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -139,7 +149,7 @@ static int sign_acs3(const lp_sign_input *in, const lp_http_request *r, lp_signe
   };
   const size_t nsigned = sizeof signed_headers / sizeof signed_headers[0];
 
-  canonical_query(r->params, NULL, 0, &out->query);
+  canonical_query(r->params, NULL, 0, &out->query, NULL);
   lp_buf *c = &out->canonical;
   lp_buf_addstr(c, r->method);
   lp_buf_addstr(c, "\n/\n");
