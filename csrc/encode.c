@@ -128,6 +128,13 @@ int lp_utf8_check(const char *s, size_t n, size_t *chars) {
   return 1;
 }
 
+size_t lp_visible_ascii_span(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n && (unsigned)(p[i] - 0x21) < 0x7F - 0x21) i++;   /* 0x21..0x7E */
+  return i;
+}
+
 /* Unicode's other White_Space characters and the C1 controls, as UTF-8:
  * a pasted U+3000 or U+00A0 in an ID is as wrong as an ASCII space. */
 static int unicode_space_or_control(const unsigned char *p, size_t left) {

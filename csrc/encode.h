@@ -28,6 +28,10 @@ void lp_json_string(lp_buf *out, const char *s, size_t n);
  * and has no NUL byte; *chars gets the number of code points. */
 int lp_utf8_check(const char *s, size_t n, size_t *chars);
 
+/* The length of s's leading run of printable ASCII, 0x21-0x7E: bytes that
+ * are valid UTF-8 and neither whitespace nor a control character. */
+size_t lp_visible_ascii_span(const char *s, size_t n);
+
 /* 1 when s has whitespace or a control character: a byte <= 0x20 or 0x7F,
  * a C1 control (U+0080-U+009F), or another Unicode White_Space character. */
 int lp_has_space_or_control(const char *s, size_t n);
