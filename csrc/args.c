@@ -74,15 +74,16 @@ const char *lp_suggest(const char *name, size_t len, const char *const *names, s
   return best;
 }
 
-/* The position of key among the names, or -1. strncmp, then the name's
- * end, rather than a strlen of every name for every key; a key with a NUL
+/* The position of key (a Lua string: key[len] is a NUL) among the names,
+ * or -1. The first byte, strncmp, then the name's end, rather than a
+ * strlen of every name for every key; a key with a NUL
  * matches no name (and strncmp == 0 then says the name is at least len
  * bytes long, so reading (*p)[len] stays inside it). */
 static int listed(const char *key, size_t len, const char *const *names, size_t stride) {
   int i = 0;
   if (memchr(key, '\0', len)) return -1;
   for (const char *const *p = names; p && *p; p = NEXT_NAME(p, stride), i++)
-    if (strncmp(*p, key, len) == 0 && (*p)[len] == '\0') return i;
+    if ((*p)[0] == key[0] && strncmp(*p, key, len) == 0 && (*p)[len] == '\0') return i;
   return -1;
 }
 
