@@ -5,7 +5,8 @@
 --   measure.lua CPATH memory prepare ALGORITHM N1 N2 -> rss_kb_1, rss_kb_2, heap_kb_1, heap_kb_2
 --   measure.lua CPATH memory update  ENDPOINT  N1 N2
 --   measure.lua CPATH batch  update  ENDPOINT  N    -> seconds, failed (update_many of N, default pacing)
---   measure.lua CPATH memory many    ENDPOINT  N1 N2 (update_many of N1, then of N2 items)
+--   measure.lua CPATH memory many    ENDPOINT  N1 N2 (update_many of N1 items, N2 times: RSS after the
+--                                                  first batch and after the last)
 --   measure.lua CPATH time   update_store ENDPOINT N -> as update, each call reserving its slot in the
 --                                                       Redis at $LIVEPULL_BENCH_RATE_STORE (a rate it never reaches)
 --   measure.lua CPATH time   pace_store   -        N -> client:pace() alone: one reservation
@@ -111,8 +112,11 @@ modes.batch = function(_, n, _, endpoint)
   print(("failed=%d"):format(failed))
 end
 
--- update_many of n1 items, then of n2: what is kept after each, against a
--- server that answers at once (no pacing).
+-- update_many of n1 items, n2 times over: what is kept after the first batch
+-- and after the last, against a server that answers at once (no pacing). The
+-- same batch size each time, so the growth is what batches leave behind, not
+-- the size of a bigger batch (its input and result lists, whose memory the C
+-- allocator keeps for the next one).
 calls.many = function(endpoint)
   local client = livepull.new(W.config(nil, endpoint))
   return function(n)
@@ -121,12 +125,18 @@ calls.many = function(endpoint)
     end
   end
 end
-modes.memory_many = function(call, n, m)
-  for i, count in ipairs { n, m } do
-    call(count)
+-- A full collection after every batch: a batch leaves megabytes of result
+-- tables behind at once, and without it the collector's pacing (not a leak)
+-- sets how high the heap, and with it the RSS the C allocator keeps, peaks.
+modes.memory_many = function(call, n, batches)
+  local marks = { [1] = 1, [batches] = 2 }
+  for b = 1, batches do
+    call(n)
     collectgarbage("collect")
-    print(("rss_kb_%d=%d"):format(i, rss_kb()))
-    print(("heap_kb_%d=%.0f"):format(i, collectgarbage("count")))
+    if marks[b] then
+      print(("rss_kb_%d=%d"):format(marks[b], rss_kb()))
+      print(("heap_kb_%d=%.0f"):format(marks[b], collectgarbage("count")))
+    end
   end
 end
 if mode == "memory" and call_kind == "many" then mode = "memory_many" end

@@ -74,13 +74,21 @@ const char *lp_suggest(const char *name, size_t len, const char *const *names, s
   return best;
 }
 
+/* The position of key (a Lua string: key[len] is a NUL) among the names,
+ * or -1. The first byte, strncmp, then the name's end, rather than a
+ * strlen of every name for every key; a key with a NUL
+ * matches no name (and strncmp == 0 then says the name is at least len
+ * bytes long, so reading (*p)[len] stays inside it). */
 static int listed(const char *key, size_t len, const char *const *names, size_t stride) {
-  for (const char *const *p = names; p && *p; p = NEXT_NAME(p, stride))
-    if (strlen(*p) == len && memcmp(*p, key, len) == 0) return 1;
-  return 0;
+  int i = 0;
+  if (memchr(key, '\0', len)) return -1;
+  for (const char *const *p = names; p && *p; p = NEXT_NAME(p, stride), i++)
+    if ((*p)[0] == key[0] && strncmp(*p, key, len) == 0 && (*p)[len] == '\0') return i;
+  return -1;
 }
 
-int lp_find_unknown_key(lua_State *L, int idx, const lp_key_names *names, lp_unknown_key *out) {
+int lp_collect_known_keys(lua_State *L, int idx, const lp_key_names *names, int *slots,
+                          lp_unknown_key *out) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     if (lua_type(L, -2) != LUA_TSTRING) {
@@ -93,7 +101,8 @@ int lp_find_unknown_key(lua_State *L, int idx, const lp_key_names *names, lp_unk
     }
     size_t len;
     const char *key = lua_tolstring(L, -2, &len);   /* a string key: no conversion in place */
-    if (!listed(key, len, names->names, names->stride) && !listed(key, len, names->more, sizeof(char *))) {
+    int at = listed(key, len, names->names, names->stride);
+    if (at < 0 && listed(key, len, names->more, sizeof(char *)) < 0) {
       out->type = NULL;
       out->hint = lp_suggest(key, len, names->names, names->stride);
       if (!out->hint && names->more) out->hint = lp_suggest(key, len, names->more, sizeof(char *));
@@ -101,7 +110,16 @@ int lp_find_unknown_key(lua_State *L, int idx, const lp_key_names *names, lp_unk
       lua_pop(L, 2);
       return 1;
     }
-    lua_pop(L, 1);
+    if (slots && at >= 0) {   /* the value stays, below the key lua_next goes on from */
+      lua_insert(L, -2);
+      slots[at] = lua_gettop(L) - 1;
+    } else {
+      lua_pop(L, 1);
+    }
   }
   return 0;
+}
+
+int lp_find_unknown_key(lua_State *L, int idx, const lp_key_names *names, lp_unknown_key *out) {
+  return lp_collect_known_keys(L, idx, names, NULL, out);
 }

@@ -44,4 +44,13 @@ typedef struct lp_key_names {
  * the names, 1 with *out set at the first that is not. Raw access only. */
 int lp_find_unknown_key(lua_State *L, int idx, const lp_key_names *names, lp_unknown_key *out);
 
+/* The same walk, which also leaves the value of each key found in the
+ * first list on the stack, slots[i] its index for names[i] (slots left
+ * untouched for names absent): one pass over the table instead of a
+ * lookup per name. Needs stack room for a value per name plus two; on 1
+ * (an unknown key) the values pushed so far stay too, for the caller's
+ * lua_settop. */
+int lp_collect_known_keys(lua_State *L, int idx, const lp_key_names *names, int *slots,
+                          lp_unknown_key *out);
+
 #endif

@@ -30,18 +30,7 @@ int lp_buf_reserve(lp_buf *b, size_t extra) {
   return 0;
 }
 
-void lp_buf_add(lp_buf *b, const void *p, size_t n) {
-  if (n == 0 || lp_buf_reserve(b, n) != 0) return;
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-}
-
 void lp_buf_addstr(lp_buf *b, const char *s) { lp_buf_add(b, s, strlen(s)); }
-
-void lp_buf_addchar(lp_buf *b, char c) {
-  if (lp_buf_reserve(b, 1) != 0) return;
-  b->data[b->len++] = c;
-}
 
 const char *lp_buf_cstr(lp_buf *b) {
   if (lp_buf_reserve(b, 0) != 0) return NULL;

@@ -109,21 +109,50 @@ static int call_box_gc(lua_State *L) {
   return 0;
 }
 
-/* Starts a call: pushes its box and returns its state, or NULL (nothing
- * pushed) when memory ran out. */
-lp_call *lp_call_begin(lua_State *L, lp_client *c) {
+/* A new box (nothing in it), pushed. */
+static call_box *new_box(lua_State *L) {
   call_box *box = (call_box *)lua_newuserdata(L, sizeof *box);
   box->client = NULL;
   box->call = NULL;
   if (luaL_newmetatable(L, LP_CALL_MT)) {
     lua_pushcfunction(L, call_box_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, call_box_gc);   /* Lua 5.4's to-be-closed slot: the same ending */
+    lua_setfield(L, -2, "__close");
   }
   lua_setmetatable(L, -2);
+  return box;
+}
+
+/* Pushes the client's resident box, marked to-be-closed, when this call
+ * may use it (see call_box); else returns NULL, nothing pushed. */
+static call_box *take_resident(lua_State *L, lp_client *c) {
+#if LUA_VERSION_NUM >= 504
+  if (!c->resident || c->resident->client) return NULL;
+  int main_thread = lua_pushthread(L);
+  lua_pop(L, 1);
+  if (!main_thread) return NULL;
+  lp_getuservalue(L, 1);   /* the client is argument 1 of every method */
+  lua_rawgeti(L, -1, 1);
+  lua_remove(L, -2);
+  lua_toclose(L, -1);
+  return c->resident;
+#else
+  (void)L;
+  (void)c;
+  return NULL;
+#endif
+}
+
+/* Starts a call: pushes its box and returns its state, or NULL (nothing
+ * pushed) when memory ran out. */
+lp_call *lp_call_begin(lua_State *L, lp_client *c) {
+  call_box *box = take_resident(L, c);
+  if (!box) box = new_box(L);
   lp_call *k = c->spare;
   c->spare = NULL;
   if (!k) k = (lp_call *)calloc(1, sizeof *k);
-  if (!k) { lua_pop(L, 1); return NULL; }
+  if (!k) { lua_pop(L, 1); return NULL; }   /* a to-be-closed box: lua_pop closes it, harmlessly */
   box->call = k;
   box->client = c;
   c->busy++;
@@ -165,6 +194,10 @@ int lp_client_new(lua_State *L) {
     c->has_hook = lua_type(L, -1) == LUA_TFUNCTION;
     lua_setfield(L, -2, "on_attempt");
   }
+#if LUA_VERSION_NUM >= 504
+  c->resident = new_box(L);   /* made once, reused by the calls (see call_box) */
+  lua_rawseti(L, -2, 1);
+#endif
   lp_setuservalue(L, -2);
   if (c->cfg.access_key_secret &&   /* NULL: a provider keys it later (core.set_credentials) */
       lp_signer_init(&c->signer, c->cfg.algorithm, c->cfg.access_key_secret) != 0) {

@@ -47,6 +47,7 @@ typedef struct lp_client {
   lp_call *spare;
   struct lp_many *spare_many;   /* call_many's handles, kept for their connections */
   int has_hook;                 /* on_attempt is set: the userdata's user value holds it */
+  struct call_box *resident;    /* Lua 5.4: the box a call reuses (user value [1]), or NULL */
   lp_retry_policy retry;
   lp_bucket bucket;
   struct lp_rate_store *rate_store;   /* rate_store set: the Redis connection, opened at the first slot */
@@ -58,7 +59,14 @@ typedef struct lp_client {
 
 /* The userdata that holds a call's state on the Lua stack: when the call
  * ends normally lp_call_end runs; when a Lua error unwinds past it (a hook, a
- * memory error), __gc does the same later, so nothing leaks or stays busy. */
+ * memory error), __gc does the same later, so nothing leaks or stays busy.
+ * On Lua 5.4 a call in the main thread reuses the client's resident box
+ * instead, marked to-be-closed (lua_toclose): Lua runs its __close when the
+ * call returns or when an error unwinds it, at once, so no box is
+ * allocated per call. Not in a coroutine: one that dies with an error
+ * closes nothing (Lua leaves that to coroutine.close), while a fresh box is
+ * collected with it. A call that starts while the resident box is taken (a
+ * finalizer or hook calling in) gets a fresh box too. */
 typedef struct call_box {
   lp_client *client;
   lp_call *call;

@@ -46,6 +46,31 @@ void lp_percent_encode(lp_buf *out, const char *s, size_t n) {
   out->len = (size_t)(p - out->data);
 }
 
+/* percent(s) and percent(percent(s)) in one pass: V1 signs the encoded
+ * canonical query encoded again, and walking the source once for both is
+ * cheaper than encoding the canonical query a second time. The second
+ * encoding leaves the unreserved bytes (the hex digits among them) and
+ * turns each '%' into "%25". */
+void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  if (lp_buf_reserve(once, 3 * n) != 0 || lp_buf_reserve(twice, 5 * n) != 0) return;
+  char *p = once->data + once->len, *q = twice->data + twice->len;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (unreserved[c]) {
+      *p++ = (char)c;
+      *q++ = (char)c;
+    } else {
+      p[0] = '%'; p[1] = hex[c >> 4]; p[2] = hex[c & 15];
+      q[0] = '%'; q[1] = '2'; q[2] = '5'; q[3] = p[1]; q[4] = p[2];
+      p += 3;
+      q += 5;
+    }
+  }
+  once->len = (size_t)(p - once->data);
+  twice->len = (size_t)(q - twice->data);
+}
+
 void lp_json_string(lp_buf *out, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   if (lp_buf_reserve(out, 6 * n + 2) != 0) return;
@@ -101,6 +126,13 @@ int lp_utf8_check(const char *s, size_t n, size_t *chars) {
   }
   if (chars) *chars = count;
   return 1;
+}
+
+size_t lp_visible_ascii_span(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n && (unsigned)(p[i] - 0x21) < 0x7F - 0x21) i++;   /* 0x21..0x7E */
+  return i;
 }
 
 /* Unicode's other White_Space characters and the C1 controls, as UTF-8:

@@ -17,6 +17,9 @@ int lp_hex_value(unsigned char c);
 /* Appends s with every byte outside A-Za-z0-9-_.~ as %XX (uppercase hex). */
 void lp_percent_encode(lp_buf *out, const char *s, size_t n);
 
+/* Appends percent(s) to once and percent(percent(s)) to twice. */
+void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n);
+
 /* Appends s as a JSON string literal: quotes, \" \\ and control bytes
  * escaped, everything else (UTF-8 included) as is, '/' unescaped. */
 void lp_json_string(lp_buf *out, const char *s, size_t n);
@@ -24,6 +27,10 @@ void lp_json_string(lp_buf *out, const char *s, size_t n);
 /* 1 when s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF)
  * and has no NUL byte; *chars gets the number of code points. */
 int lp_utf8_check(const char *s, size_t n, size_t *chars);
+
+/* The length of s's leading run of printable ASCII, 0x21-0x7E: bytes that
+ * are valid UTF-8 and neither whitespace nor a control character. */
+size_t lp_visible_ascii_span(const char *s, size_t n);
 
 /* 1 when s has whitespace or a control character: a byte <= 0x20 or 0x7F,
  * a C1 control (U+0080-U+009F), or another Unicode White_Space character. */

@@ -101,7 +101,7 @@ const lp_operation lp_operations[] = {
 
 const lp_operation *lp_operation_find(const char *action) {
   for (const lp_operation *op = lp_operations; op->action; op++)
-    if (strcmp(op->action, action) == 0) return op;
+    if (op->action[0] == action[0] && strcmp(op->action, action) == 0) return op;   /* most differ at once */
   return NULL;
 }
 

@@ -54,11 +54,12 @@ void lp_signed_free(lp_signed *s) {
   memset(s->signature, 0, sizeof s->signature);   /* a closed client keeps no signature */
 }
 
-void lp_signed_add_header(lp_signed *s, const char *name, const char *value, size_t value_len) {
+void lp_signed_add_header(lp_signed *s, const char *name, size_t name_len, const char *value,
+                          size_t value_len) {
   if (s->nheaders >= LP_MAX_HEADERS) { s->hbuf.failed = 1; return; }
   lp_header *h = &s->headers[s->nheaders++];
   h->name_off = s->hbuf.len;
-  h->name_len = strlen(name);
+  h->name_len = name_len;
   lp_buf_add(&s->hbuf, name, h->name_len + 1);
   h->value_off = s->hbuf.len;
   h->value_len = value_len;

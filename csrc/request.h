@@ -74,7 +74,8 @@ int lp_request_find(const lp_request *r, const char *name);   /* index or -1 */
 
 void lp_signed_reset(lp_signed *s);
 void lp_signed_free(lp_signed *s);
-void lp_signed_add_header(lp_signed *s, const char *name, const char *value, size_t value_len);
+void lp_signed_add_header(lp_signed *s, const char *name, size_t name_len, const char *value,
+                          size_t value_len);
 #define lp_header_name(s, i) ((s)->hbuf.data + (s)->headers[i].name_off)
 #define lp_header_value(s, i) ((s)->hbuf.data + (s)->headers[i].value_off)
 

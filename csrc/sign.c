@@ -70,8 +70,11 @@ static int pair_less(const sign_pair *a, const sign_pair *b) {
 }
 
 /* The canonical query of req's parameters and the extra pairs: sorted by
- * name (insertion sort: a few dozen pairs at most), percent-encoded. */
-static void canonical_query(const lp_request *req, const sign_pair *extra, int nextra, lp_buf *out) {
+ * name (insertion sort: a few dozen pairs at most), percent-encoded. With
+ * twice, also appends that query percent-encoded again (V1's string to
+ * sign), in the same pass. */
+static void canonical_query(const lp_request *req, const sign_pair *extra, int nextra, lp_buf *out,
+                            lp_buf *twice) {
   sign_pair pairs[LP_MAX_PARAMS + MAX_COMMON];
   int n = 0;
   for (int i = 0; i < req->nparams; i++) {
@@ -87,9 +90,17 @@ static void canonical_query(const lp_request *req, const sign_pair *extra, int n
   }
   for (int k = 0; k < n; k++) {
     if (k) lp_buf_addchar(out, '&');
-    lp_percent_encode(out, pairs[k].name, pairs[k].name_len);
-    lp_buf_addchar(out, '=');
-    lp_percent_encode(out, pairs[k].value, pairs[k].value_len);
+    if (k && twice) lp_buf_addlit(twice, "%26");
+    if (twice) {
+      lp_percent_encode_both(out, twice, pairs[k].name, pairs[k].name_len);
+      lp_buf_addchar(out, '=');
+      lp_buf_addlit(twice, "%3D");
+      lp_percent_encode_both(out, twice, pairs[k].value, pairs[k].value_len);
+    } else {
+      lp_percent_encode(out, pairs[k].name, pairs[k].name_len);
+      lp_buf_addchar(out, '=');
+      lp_percent_encode(out, pairs[k].value, pairs[k].value_len);
+    }
   }
 }
 
@@ -107,10 +118,9 @@ static int sign_rpc_v1(const lp_sign_input *in, const lp_http_request *r, lp_sig
     if (common[i][1])
       extra[nextra++] = (sign_pair){common[i][0], common[i][1], strlen(common[i][0]), strlen(common[i][1])};
 
-  canonical_query(r->params, extra, nextra, &out->canonical);
   lp_buf_addstr(&out->sts, r->method);
-  lp_buf_addstr(&out->sts, "&%2F&");
-  lp_percent_encode(&out->sts, out->canonical.data, out->canonical.len);
+  lp_buf_addlit(&out->sts, "&%2F&");
+  canonical_query(r->params, extra, nextra, &out->canonical, &out->sts);
   if (!lp_buf_ok(&out->canonical) || !lp_buf_ok(&out->sts)) return -1;
 
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -119,48 +129,57 @@ static int sign_rpc_v1(const lp_sign_input *in, const lp_http_request *r, lp_sig
   lp_base64(out->signature, mac, mac_len);
 
   lp_buf_add(&out->query, out->canonical.data, out->canonical.len);
-  lp_buf_addstr(&out->query, "&Signature=");
+  lp_buf_addlit(&out->query, "&Signature=");
   lp_percent_encode(&out->query, out->signature, strlen(out->signature));
-  lp_signed_add_header(out, "host", r->authority, strlen(r->authority));
+  lp_signed_add_header(out, "host", 4, r->authority, strlen(r->authority));
   return 0;
 }
 
+/* A header the V3 signature covers; each length is measured once, as the
+ * canonical request, the signed names and the header list all use it. */
+typedef struct signed_header {
+  const char *name, *value;   /* value NULL: not sent (no token) */
+  size_t name_len, value_len;
+} signed_header;
+#define SIGNED_HEADER(name, value) {name, value, sizeof(name) - 1, (value) ? strlen(value) : 0}
+
 static int sign_acs3(const lp_sign_input *in, const lp_http_request *r, lp_signed *out) {
   /* Already in byte order of their names: the canonical form wants them sorted. */
-  const char *signed_headers[][2] = {
-    {"host", r->authority},
-    {"x-acs-action", r->action},
-    {"x-acs-content-sha256", EMPTY_SHA256},   /* RPC calls here carry no body */
-    {"x-acs-date", in->timestamp},
-    {"x-acs-security-token", in->security_token},
-    {"x-acs-signature-nonce", in->nonce},
-    {"x-acs-version", r->version},
+  const signed_header signed_headers[] = {
+    SIGNED_HEADER("host", r->authority),
+    SIGNED_HEADER("x-acs-action", r->action),
+    SIGNED_HEADER("x-acs-content-sha256", EMPTY_SHA256),   /* RPC calls here carry no body */
+    SIGNED_HEADER("x-acs-date", in->timestamp),
+    SIGNED_HEADER("x-acs-security-token", in->security_token),
+    SIGNED_HEADER("x-acs-signature-nonce", in->nonce),
+    SIGNED_HEADER("x-acs-version", r->version),
   };
   const size_t nsigned = sizeof signed_headers / sizeof signed_headers[0];
 
-  canonical_query(r->params, NULL, 0, &out->query);
+  canonical_query(r->params, NULL, 0, &out->query, NULL);
   lp_buf *c = &out->canonical;
   lp_buf_addstr(c, r->method);
-  lp_buf_addstr(c, "\n/\n");
+  lp_buf_addlit(c, "\n/\n");
   lp_buf_add(c, out->query.data, out->query.len);
   lp_buf_addchar(c, '\n');
   for (size_t i = 0; i < nsigned; i++) {
-    if (!signed_headers[i][1]) continue;
-    lp_buf_addstr(c, signed_headers[i][0]);
+    const signed_header *h = &signed_headers[i];
+    if (!h->value) continue;
+    lp_buf_add(c, h->name, h->name_len);
     lp_buf_addchar(c, ':');
-    lp_buf_addstr(c, signed_headers[i][1]);
+    lp_buf_add(c, h->value, h->value_len);
     lp_buf_addchar(c, '\n');
   }
   lp_buf_addchar(c, '\n');
   size_t names_off = c->len;
   for (size_t i = 0; i < nsigned; i++) {
-    if (!signed_headers[i][1]) continue;
+    if (!signed_headers[i].value) continue;
     if (c->len > names_off) lp_buf_addchar(c, ';');
-    lp_buf_addstr(c, signed_headers[i][0]);
+    lp_buf_add(c, signed_headers[i].name, signed_headers[i].name_len);
   }
   size_t names_len = c->len - names_off;
   lp_buf_addchar(c, '\n');
-  lp_buf_addstr(c, EMPTY_SHA256);
+  lp_buf_addlit(c, EMPTY_SHA256);
   if (!lp_buf_ok(c) || !lp_buf_ok(&out->query)) return -1;
 
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -168,8 +187,8 @@ static int sign_acs3(const lp_sign_input *in, const lp_http_request *r, lp_signe
   char digest_hex[2 * EVP_MAX_MD_SIZE + 1];
   if (!EVP_Digest(c->data, c->len, digest, &digest_len, in->signer->sha256, NULL)) return -1;
   lp_hex(digest_hex, digest, digest_len);
-  lp_buf_addstr(&out->sts, "ACS3-HMAC-SHA256\n");
-  lp_buf_addstr(&out->sts, digest_hex);
+  lp_buf_addlit(&out->sts, "ACS3-HMAC-SHA256\n");
+  lp_buf_add(&out->sts, digest_hex, 2 * digest_len);
   if (!lp_buf_ok(&out->sts)) return -1;
 
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -177,25 +196,25 @@ static int sign_acs3(const lp_sign_input *in, const lp_http_request *r, lp_signe
   if (!signer_mac(in->signer, out->sts.data, out->sts.len, mac, &mac_len)) return -1;
   lp_hex(out->signature, mac, mac_len);
 
-  for (size_t i = 0; i < nsigned; i++)
-    if (signed_headers[i][1])
-      lp_signed_add_header(out, signed_headers[i][0], signed_headers[i][1],
-                           strlen(signed_headers[i][1]));
+  for (size_t i = 0; i < nsigned; i++) {
+    const signed_header *h = &signed_headers[i];
+    if (h->value) lp_signed_add_header(out, h->name, h->name_len, h->value, h->value_len);
+  }
 
   /* Authorization is assembled in hbuf itself: the value has three parts. */
   lp_buf *h = &out->hbuf;
   if (out->nheaders >= LP_MAX_HEADERS) return -1;
   lp_header *auth = &out->headers[out->nheaders++];
   auth->name_off = h->len;
-  auth->name_len = strlen("authorization");
+  auth->name_len = sizeof("authorization") - 1;
   lp_buf_add(h, "authorization", auth->name_len + 1);
   auth->value_off = h->len;
-  lp_buf_addstr(h, "ACS3-HMAC-SHA256 Credential=");
+  lp_buf_addlit(h, "ACS3-HMAC-SHA256 Credential=");
   lp_buf_addstr(h, in->access_key_id);
-  lp_buf_addstr(h, ",SignedHeaders=");
+  lp_buf_addlit(h, ",SignedHeaders=");
   lp_buf_add(h, c->data + names_off, names_len);
-  lp_buf_addstr(h, ",Signature=");
-  lp_buf_addstr(h, out->signature);
+  lp_buf_addlit(h, ",Signature=");
+  lp_buf_add(h, out->signature, 2 * mac_len);
   auth->value_len = h->len - auth->value_off;
   lp_buf_addchar(h, '\0');
   return 0;

@@ -15,11 +15,15 @@
 
 static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
-/* Every key must be a string naming a parameter of the operation. */
-static int check_keys(lua_State *L, int idx, const lp_operation *op, lp_error *err) {
+/* Every key must be a string naming a parameter of the operation; the
+ * value of each is left on the stack, slots[i] its index for row i (0 for
+ * a row not given), so the rows need no lookup of their own. */
+static int check_keys(lua_State *L, int idx, const lp_operation *op, int *slots, lp_error *err) {
   lp_key_names names = {&op->fields[0].name, sizeof(lp_field), NULL};
   lp_unknown_key k;
-  if (!lp_find_unknown_key(L, idx, &names, &k)) return 0;
+  if (!lua_checkstack(L, MAX_FIELDS + 4))   /* the values, lua_next's pair, a list's walk */
+    return FAIL("InvalidParameter", "params", "out of memory");
+  if (!lp_collect_known_keys(L, idx, &names, slots, &k)) return 0;
   if (k.type)
     return FAIL("UnknownParameter", k.shown, "parameter names must be strings; found a %s key in the parameters of %s",
                 k.type, op->action);
@@ -29,36 +33,43 @@ static int check_keys(lua_State *L, int idx, const lp_operation *op, lp_error *e
   return FAIL("UnknownParameter", k.shown, "\"%s\" is not a parameter of %s", k.shown, op->action);
 }
 
-static int starts_with_ci(const char *s, size_t n, const char *prefix) {
-  size_t k = strlen(prefix);
-  if (n < k) return 0;
-  for (size_t i = 0; i < k; i++)
-    if (lower((unsigned char)s[i]) != (unsigned char)prefix[i]) return 0;
+/* A scheme and its length, known at compile time. */
+typedef struct scheme {
+  const char *name;
+  size_t len;
+} scheme;
+#define SCHEME(s) {s, sizeof(s) - 1}
+
+static int starts_with_ci(const char *s, size_t n, const scheme *prefix) {
+  if (n < prefix->len) return 0;
+  for (size_t i = 0; i < prefix->len; i++)
+    if (lower((unsigned char)s[i]) != (unsigned char)prefix->name[i]) return 0;
   return 1;
 }
 
 /* scheme://rest with a non-empty rest and no whitespace or controls. */
-static int url_with_scheme(const char *s, size_t n, const char *const *schemes) {
-  for (const char *const *p = schemes; *p; p++) {
-    size_t k = strlen(*p);
-    if (starts_with_ci(s, n, *p) && n >= k + 4 && memcmp(s + k, "://", 3) == 0) return 1;
-  }
+static int url_with_scheme(const char *s, size_t n, const scheme *schemes) {
+  for (const scheme *p = schemes; p->name; p++)
+    if (starts_with_ci(s, n, p) && n >= p->len + 4 && memcmp(s + p->len, "://", 3) == 0) return 1;
   return 0;
 }
 
-static const char *const http_schemes[] = {"http", "https", NULL};
-static const char *const rtmp_schemes[] = {"rtmp", NULL};
-static const char *const source_schemes[] = {"rtmp", "rtmps", "rtsp", "srt", "http", "https", NULL};
+static const scheme http_schemes[] = {SCHEME("http"), SCHEME("https"), {NULL, 0}};
+static const scheme rtmp_schemes[] = {SCHEME("rtmp"), {NULL, 0}};
+static const scheme source_schemes[] = {SCHEME("rtmp"), SCHEME("rtmps"), SCHEME("rtsp"), SCHEME("srt"),
+                                        SCHEME("http"), SCHEME("https"), {NULL, 0}};
 
+/* visible: s is all printable ASCII (check_string found it so), so it
+ * has no whitespace or control character to look for. */
 static int check_string_rule(const lp_field *f, const char *path, const char *s, size_t n,
-                             lp_error *err) {
+                             int visible, lp_error *err) {
   char shown[64];
   switch (f->rule) {
   case LP_R_TEXT:
     return 0;
   case LP_R_TOKEN:
     if (n == 0) return FAIL("InvalidParameter", path, "%s must not be empty", path);
-    if (lp_has_space_or_control(s, n))
+    if (!visible && lp_has_space_or_control(s, n))
       return FAIL("InvalidParameter", path, "%s must not contain whitespace or control characters", path);
     return 0;
   case LP_R_CHOICE:
@@ -84,17 +95,17 @@ static int check_string_rule(const lp_field *f, const char *path, const char *s,
     return 0;
   case LP_R_HTTP_URL:
   case LP_R_RTMP_URL: {
-    const char *const *schemes = f->rule == LP_R_HTTP_URL ? http_schemes : rtmp_schemes;
+    const scheme *schemes = f->rule == LP_R_HTTP_URL ? http_schemes : rtmp_schemes;
     const char *want = f->rule == LP_R_HTTP_URL ? "an http:// or https:// URL" : "an rtmp:// URL";
     if (n == 0 && f->allow_empty) return 0;
-    if (!url_with_scheme(s, n, schemes) || lp_has_space_or_control(s, n))
+    if (!url_with_scheme(s, n, schemes) || (!visible && lp_has_space_or_control(s, n)))
       return FAIL("InvalidParameter", path, "%s must be %s without whitespace%s", path, want,
                   f->allow_empty ? ", or \"\" to clear it" : "");
     return 0;
   }
   case LP_R_SOURCE_URL: {
     if (n == 0) return FAIL("InvalidParameter", path, "%s must not be empty", path);
-    if (lp_has_space_or_control(s, n))
+    if (!visible && lp_has_space_or_control(s, n))
       return FAIL("InvalidParameter", path, "%s must not contain whitespace or control characters", path);
     const char *sep = NULL;
     for (size_t i = 0; i + 3 <= n && !sep; i++)
@@ -118,7 +129,11 @@ static int check_string(lua_State *L, int vidx, const lp_field *f, const char *p
     return FAIL("InvalidParameter", path, "%s must be a string (got %s)", path, lp_type_name(L, vidx));
   size_t chars = 0;
   *s = lua_tolstring(L, vidx, n);
-  if (!lp_utf8_check(*s, *n, &chars))
+  /* Most values are printable ASCII: then one cheap scan stands for the
+   * UTF-8 walk and for the rules' whitespace and control check. */
+  int visible = lp_visible_ascii_span(*s, *n) == *n;
+  if (visible) chars = *n;
+  else if (!lp_utf8_check(*s, *n, &chars))
     return FAIL("InvalidParameter", path, "%s must be valid UTF-8 without NUL bytes", path);
   if (f->max_bytes && *n > f->max_bytes)
     return FAIL("InvalidParameter", path, "%s must be at most %zu bytes long (got %zu)", path,
@@ -126,7 +141,7 @@ static int check_string(lua_State *L, int vidx, const lp_field *f, const char *p
   if (f->max_chars && chars > f->max_chars)
     return FAIL("InvalidParameter", path, "%s must be at most %zu characters long (got %zu)", path,
                 f->max_chars, chars);
-  return check_string_rule(f, path, *s, *n, err);
+  return check_string_rule(f, path, *s, *n, visible, err);
 }
 
 static int add_integer(lp_request *req, const lp_field *f, long long v) {
@@ -294,29 +309,26 @@ int lp_validate(lua_State *L, int idx, const lp_operation *op, long long now, lp
                 lp_error *err) {
   long long numbers[MAX_FIELDS];   /* per field: a time's epoch or a list's length */
   int given[MAX_FIELDS] = {0};
+  int slots[MAX_FIELDS] = {0};     /* per field: its value's stack index, 0 when absent */
   if (lua_type(L, idx) != LUA_TTABLE)
     return FAIL("InvalidParameter", "params", "the parameters of %s must be a table (got %s)",
                 op->action, lp_type_name(L, idx));
   if (!lp_is_plain_table(L, idx))
     return FAIL("InvalidParameter", "params",
                 "the parameters of %s must be a plain table without a metatable", op->action);
-  if (check_keys(L, idx, op, err) != 0) return -1;
-
-  for (int i = 0; i < MAX_FIELDS && op->fields[i].name; i++) {
+  int base = lua_gettop(L);
+  int rc = check_keys(L, idx, op, slots, err);
+  for (int i = 0; rc == 0 && i < MAX_FIELDS && op->fields[i].name; i++) {
     const lp_field *f = &op->fields[i];
-    lua_pushstring(L, f->name);
-    lua_rawget(L, idx);
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      if (f->required)
-        return FAIL("MissingParameter", f->name, "%s is required by %s", f->name, op->action);
+    if (!slots[i] || lua_isnil(L, slots[i])) {
+      if (f->required) rc = FAIL("MissingParameter", f->name, "%s is required by %s", f->name, op->action);
       continue;
     }
-    int rc = check_field(L, lua_gettop(L), f, req, &numbers[i], err);
-    lua_pop(L, 1);
-    if (rc != 0) return -1;
-    given[i] = 1;
+    rc = check_field(L, slots[i], f, req, &numbers[i], err);
+    given[i] = rc == 0;
   }
+  lua_settop(L, base);   /* the values check_keys left */
+  if (rc != 0) return -1;
   if (check_times(op, numbers, given, now, err) != 0) return -1;
   if (req->arena.len > LP_MAX_REQUEST_BYTES)
     return FAIL("InvalidParameter", "params", "the parameters of %s take %zu bytes; a request takes at most %d",

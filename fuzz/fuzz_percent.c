@@ -1,6 +1,7 @@
 /* lp_percent_encode against a reference encoder (RFC 3986 unreserved kept,
  * everything else %XX in uppercase) and a decoder that must give the input
- * back. Both signatures depend on this being exact. */
+ * back; lp_percent_encode_both against the reference applied once and
+ * twice. Both signatures depend on this being exact. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -80,6 +81,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FUZZ_CHECK(blen == (long)size);
   FUZZ_CHECK(size == 0 || memcmp(back, data, size) == 0);
 
+  /* Both at once (V1's canonical query and string to sign): each within
+   * its documented room, 3 and 5 bytes per input byte. */
+  lp_buf once, twice;
+  guard_buf_init(&once, prefix, plen, 3 * size);
+  guard_buf_init(&twice, prefix, plen, 5 * size);
+  size_t once0 = once.cap, twice0 = twice.cap;
+  lp_percent_encode_both(&once, &twice, (const char *)data, size);
+  FUZZ_CHECK(!once.failed && !twice.failed);
+  FUZZ_CHECK(once.len == plen + wlen && memcmp(once.data + plen, want, wlen) == 0);
+  char *want2 = malloc(3 * wlen + 1);
+  FUZZ_CHECK(want2 != NULL);
+  size_t w2len = ref_encode(want2, (const unsigned char *)want, wlen);
+  FUZZ_CHECK(twice.len == plen + w2len && memcmp(twice.data + plen, want2, w2len) == 0);
+  for (size_t i = once.len; once.cap == once0 && i < once.cap; i++)
+    FUZZ_CHECK((unsigned char)once.data[i] == GUARD_BYTE);
+  for (size_t i = twice.len; twice.cap == twice0 && i < twice.cap; i++)
+    FUZZ_CHECK((unsigned char)twice.data[i] == GUARD_BYTE);
+
+  free(want2);
+  lp_buf_free(&once);
+  lp_buf_free(&twice);
   free(want);
   free(back);
   lp_buf_free(&out);
