@@ -23,13 +23,7 @@ local function livepull(args, opts)
   local feed = opts.stdin and ("printf '%%s' %s | "):format(H.sh_quote(opts.stdin)) or ""
   local cmd = ("cd %s && %s%s"):format(H.sh_quote(dir), feed, command_line(args, opts))
   local _, _, code = H.run(cmd .. " >" .. (opts.stdout or dir .. "/out") .. " 2>" .. dir .. "/err")
-  local function slurp(name)
-    local f = io.open(dir .. "/" .. name)
-    if not f then return "" end
-    local s = f:read("*a")
-    f:close()
-    return s
-  end
+  local function slurp(name) return H.read_file(dir .. "/" .. name, true) or "" end
   return code, slurp("out"), slurp("err")
 end
 
@@ -59,12 +53,7 @@ local function strict_json(text, expr)
 end
 
 -- A file's whole text (one a test's shell script wrote in its folder).
-local function read_in(dir, name)
-  local f = assert(io.open(dir .. "/" .. name))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local function read_in(dir, name) return H.read_file(dir .. "/" .. name) end
 
 local function lines_of(text)
   local out = {}
@@ -274,16 +263,8 @@ describe("livepull command", function()
     end
     local reqs = emu.requests()
     assert.are.equal(15, #reqs)
-    -- The emulator's log: start times (ms) and durations; several overlapped, never more than 4.
-    local function at(r) local h, m, sec = r.time:match("T(%d+):(%d+):([%d.]+)Z$"); return h * 3600 + m * 60 + sec end
-    local most = 0
-    for _, r in ipairs(reqs) do
-      local t, n = at(r), 0
-      for _, q in ipairs(reqs) do
-        if at(q) <= t + 0.001 and at(q) + q.duration_ms / 1000 - 0.003 > t then n = n + 1 end
-      end
-      most = math.max(most, n)
-    end
+    -- The emulator's log: several overlapped, never more than 4.
+    local most = H.max_overlap(reqs)
     assert.is_true(most >= 2 and most <= 4, "in flight at once: " .. most)
   end)
 
@@ -835,9 +816,7 @@ describe("livepull command", function()
 
   it("has a flag for every option of livepull.new (or says why not), read from the core's option table", function()
     local cli = require "livepull.cli"
-    local f = assert(io.open("csrc/config.c"))
-    local source = f:read("*a")
-    f:close()
+    local source = H.read_file("csrc/config.c")
     local flagged = {}
     for _, c in ipairs(cli.CLIENT_FLAGS) do flagged[c[2]] = c[1] end
     local names = {}

@@ -3,14 +3,9 @@
 -- and every flag of the command's help is documented, and the docs list
 -- nothing the code does not have.
 local core = require "livepull.core"
-local cli = require "livepull.cli"
+local H = require "helpers"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = H.read_file
 
 -- The text of a "## title" section, up to the next "## " heading.
 local function section(text, title)
@@ -131,18 +126,11 @@ describe("docs", function()
 
   it("docs/command.md names every flag the command's help lists", function()
     local doc = read("docs/command.md")
-    local function help(argv)
-      local chunks = {}
-      local sink = { write = function(self, ...) for _, s in ipairs { ... } do chunks[#chunks + 1] = s end return self end,
-        flush = function() return true end }
-      assert.are.equal(0, cli.main(argv, { stdin = io.stdin, stdout = sink, stderr = sink }))
-      return table.concat(chunks)
-    end
     local seen = 0
     local commands = { {} }
     for _, method in pairs(core.operations()) do commands[#commands + 1] = { method, "--help" } end
     for _, argv in ipairs(commands) do
-      for flag in help(argv):gmatch("\n%s+(%-%-[%w-]+)") do
+      for flag in H.cli_help(argv):gmatch("\n%s+(%-%-[%w-]+)") do
         seen = seen + 1
         assert.truthy(doc:find(flag:gsub("%-", "%%-") .. "%f[^%w-]"), flag .. " is not in docs/command.md")
       end

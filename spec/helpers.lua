@@ -240,4 +240,64 @@ function H.copy(t)
   return c
 end
 
+-- A file's whole text; with optional, nil (not an error) when it cannot be opened.
+function H.read_file(path, optional)
+  local f, err = io.open(path, "rb")
+  if not f and optional then return nil end
+  assert(f, err)
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+-- The version CMakeLists.txt's project() declares: the single source.
+function H.cmake_version()
+  return H.read_file("CMakeLists.txt"):match("project%(livepull VERSION (%d+%.%d+%.%d+) ")
+end
+
+-- What the command prints for argv (a --help), run in this process.
+function H.cli_help(argv)
+  local chunks = {}
+  local sink = { write = function(self, ...) for _, s in ipairs { ... } do chunks[#chunks + 1] = s end return self end,
+    flush = function() return true end }
+  local code = require("livepull.cli").main(argv, { stdin = io.stdin, stdout = sink, stderr = sink })
+  assert(code == 0, "exit " .. tostring(code) .. ": " .. table.concat(chunks))
+  return table.concat(chunks)
+end
+
+-- "2026-12-01T11:36:02.123Z" -> seconds into the day (the emulator's request log times).
+function H.log_seconds(iso)
+  local h, m, s = iso:match("T(%d+):(%d+):([%d.]+)Z$")
+  return tonumber(h) * 3600 + tonumber(m) * 60 + tonumber(s)
+end
+
+-- The most requests the emulator was serving at one moment, from its log.
+-- The log has millisecond start times, so a request that follows another on
+-- the same connection can seem to start up to 1 ms before the other ended:
+-- each interval is taken 3 ms shorter.
+function H.max_overlap(requests)
+  local edges = {}
+  for _, r in ipairs(requests) do
+    local t = H.log_seconds(r.time)
+    edges[#edges + 1] = { t, 1 }
+    edges[#edges + 1] = { t + r.duration_ms / 1000 - 0.003, -1 }
+  end
+  table.sort(edges, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  local now, most = 0, 0
+  for _, e in ipairs(edges) do
+    now = now + e[2]
+    if now > most then most = now end
+  end
+  return most
+end
+
+-- How many of the emulator's logged answers were throttling ones.
+function H.throttled(requests)
+  local n = 0
+  for _, r in ipairs(requests) do
+    if type(r.code) == "string" and r.code:find("^Throttling") then n = n + 1 end
+  end
+  return n
+end
+
 return H
