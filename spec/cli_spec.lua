@@ -578,6 +578,30 @@ describe("livepull command", function()
       end)
     end
 
+    it("plan and apply take their parameters and client as every command does (one place)", function()
+      local h = H.tmpdir()
+      os.execute("mkdir -p " .. h .. "/.aliyun")
+      local file = write(h .. "/.aliyun/config.json", cjson.encode { current = "p", profiles = {
+        { name = "p", mode = "StsToken", access_key_id = H.STS_KEY_ID, access_key_secret = PROFILE_SECRET },
+        { name = "good", mode = "AK", access_key_id = H.KEY_ID, access_key_secret = H.SECRET, region_id = "CN Shanghai" } } })
+      os.execute("chmod 600 " .. file)
+      local task = " --endpoint " .. emu.url .. " --rate-limit 0 --task-id " .. TASK .. " --region cn-shanghai"
+      for _, command in ipairs { "plan", "apply --check", "update --dry-run" } do
+        local code, _, err = livepull(command .. task .. " --profile p", { home = h })
+        assert.are.equal(4, code, command .. ": " .. err)
+        local e = cjson.decode(err)
+        assert.are.same({ "InvalidProfile", true, true }, { e.code, e.message:find('"p"', 1, true) ~= nil,
+          e.message:find("sts_token", 1, true) ~= nil }, command .. ": " .. e.message)
+        code, _, err = livepull(command .. task .. " --profile good", { home = h })   -- the profile's bad region_id
+        assert.are.equal(4, code, command .. ": " .. err)
+        assert.are.equal("InvalidProfile", cjson.decode(err).code, command)
+        code, _, err = livepull(command .. task .. " --params /dev/zero --profile good", { home = h })
+        assert.are.equal(2, code, command .. ": " .. err)
+        assert.matches("larger than", cjson.decode(err).message)
+      end
+      assert.are.same({}, emu.requests())
+    end)
+
     it("a config.json that others can read draws one warning line on stderr, and still works", function()
       local h = H.tmpdir()
       os.execute("mkdir -p " .. h .. "/.aliyun")
