@@ -10,8 +10,8 @@ find_program(BUSTED busted REQUIRED)
 find_program(PYTHON3 python3 REQUIRED)
 file(GLOB LIVEPULL_SPECS RELATIVE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/spec/*_spec.lua)
 set(LIVEPULL_PORTABLE_SPECS apply_cli_spec cli_spec completion_spec docs_spec errors_spec family_spec hostile_spec
-  integration_spec limits_spec manpage_spec many_spec packaging_spec plan_spec prepare_spec release_spec signing_spec
-  startup_spec validation_spec)
+  integration_spec limits_spec manpage_spec many_hostile_spec many_spec packaging_spec plan_spec prepare_spec
+  release_spec signing_spec startup_spec validation_spec)
 
 # name|core.so folder|suffix|which specs
 set(LIVEPULL_FLAVORS "${LIVEPULL_LUA}|${CMAKE_BINARY_DIR}||all")

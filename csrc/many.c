@@ -446,13 +446,17 @@ static int call_many(lua_State *L, lp_client *c, const lp_operation *op, int shi
   return 1;
 }
 
-/* core.check_many(list [, opts]) -> n, concurrency (0: automatic),
+/* core.check_many(list [, opts [, first]]) -> n, concurrency (0: automatic),
  * has_on_result: the argument rule of call_many, for transports that run
- * the batch themselves (livepull.resty); raises the same argument errors. */
+ * the batch themselves (livepull.resty); raises the same argument errors,
+ * numbered from first (default 1): the list's place among the arguments
+ * of the caller's own function (2 for call_many's action, list). */
 int lp_core_check_many(lua_State *L) {
   int n = 0, concurrency = 0, has_on_result = 0;
+  lua_Number first = luaL_optnumber(L, 3, 1);   /* not optinteger: LuaJIT's truncates 1.5 */
+  luaL_argcheck(L, first == floor(first) && first >= 1 && first <= 8, 3, "the list's argument number, from 1 to 8");
   lua_settop(L, 2);
-  check_arguments(L, 1, 2, 1, &n, &concurrency, &has_on_result);
+  check_arguments(L, 1, 2, (int)first - 1, &n, &concurrency, &has_on_result);
   lua_pushinteger(L, n);
   lua_pushinteger(L, concurrency);
   lua_pushboolean(L, has_on_result);
