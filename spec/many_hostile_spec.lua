@@ -43,7 +43,7 @@ local BAD = {
   { "a number item", { 5 }, nil, 1, "parameter tables" },
   { "a boolean item", { {}, false }, nil, 1, "parameter tables" },
   { "a function item", { print }, nil, 1, "parameter tables" },
-  { "a coroutine item", { coroutine.create(print) }, nil, 1, "parameter tables" },
+  { "a coroutine item", { coroutine.create(function() end) }, nil, 1, "parameter tables" },
   { "a userdata item", { io.stdout }, nil, 1, "parameter tables" },
   { "opts a number", { {} }, 5, 2, "a table of options or nil" },
   { "opts a string", { {} }, "x", 2, "a table of options or nil" },
