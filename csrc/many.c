@@ -302,11 +302,23 @@ static void complete(lua_State *L, run *r, many_slot *s, CURLcode code, double n
   lua_setfield(L, -2, "attempts");
   double wait = 0;
   int again = lp_retry_wait(L, c, lua_gettop(L), s->attempts, r->op, &k->answer, &wait);
-  if (again && r->stop_code && strcmp(r->stop_code, "Cancelled") != 0) again = 0;
-  lp_emit_attempt(L, c, 1, k, r->op, s->attempts, lua_gettop(L), 0, again ? wait : -1);
-  if (!again || c->closed) { fail_slot(L, r, s); return; }
-  lua_pop(L, 1);
-  s->start_at = now + wait;   /* then it takes a pacing slot like any attempt */
+  int stopped = again && r->stop_code && strcmp(r->stop_code, "Cancelled") != 0;
+  lp_emit_attempt(L, c, 1, k, r->op, s->attempts, lua_gettop(L), 0, again && !stopped ? wait : -1);
+  if (again && !stopped && !c->closed) {
+    lua_pop(L, 1);
+    s->start_at = now + wait;   /* then it takes a pacing slot like any attempt */
+    return;
+  }
+  if (again) {   /* a retry that will not be made says why, as a single call does */
+    lp_error why;
+    if (c->closed) lp_closed_error(&why);
+    else stopped_error(r, &why);
+    lua_pop(L, 1);
+    lp_error_push(L, &why);
+    lua_pushinteger(L, s->attempts);
+    lua_setfield(L, -2, "attempts");
+  }
+  fail_slot(L, r, s);
 }
 
 /* The automatic concurrency: the burst at first, then enough requests in

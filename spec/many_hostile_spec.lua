@@ -174,13 +174,21 @@ describe("hooks that turn on a batch", function()
       c:close()
     end)
 
-    it("an on_attempt that closes the client before a retry: no retry is sent (" .. flavour .. ")", function()
-      emu.faults { { kind = "error", status = 503, code = "ServiceUnavailable", message = "later", count = 2 } }
+    it("an on_attempt that closes the client before a retry: no retry is sent, ClientClosed as a single call says ("
+       .. flavour .. ")", function()
+      emu.faults { { kind = "error", status = 503, code = "ServiceUnavailable", message = "later", count = 3 } }
       local c
       c = new(module, { on_attempt = function(ev) if ev.retry_in then c:close() end end })
-      local got = codes(c:update_many(updates(4), { concurrency = 2 }))
-      assert.are.same({ "ServiceUnavailable", "ServiceUnavailable", "ClientClosed", "ClientClosed" }, got)
+      local res = c:update_many(updates(4), { concurrency = 2 })
+      assert.are.same({ "ClientClosed", "ClientClosed", "ClientClosed", "ClientClosed" }, codes(res))
+      assert.are.same({ 1, 1, false }, { res[1].error.attempts, res[2].error.attempts, res[1].error.retryable })
       assert.are.equal(2, #emu.requests())
+      -- the same hook on a single call
+      c = new(module, { on_attempt = function(ev) if ev.retry_in then c:close() end end })
+      local ok, r, e = pcall(c.update, c, H.update_params())
+      local err = ok and e or r
+      assert.are.same({ "ClientClosed", 1 }, { err.code, err.attempts })
+      assert.are.equal(3, #emu.requests())
     end)
 
     it("an on_attempt that runs another batch on the same client: both batches whole (" .. flavour .. ")", function()
