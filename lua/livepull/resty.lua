@@ -155,6 +155,7 @@ function M.new(config)
     port = tonumber(port) or (scheme == "https" and 443 or 80),
     max_pacing_wait = s.max_pacing_wait,
     store = worker_store,
+    on_attempt = type(config) == "table" and type(config.on_attempt) == "function" and config.on_attempt or nil,
   }, Client)
   if s.shared_dict then
     local dict = ngx.shared[s.shared_dict]
@@ -340,6 +341,25 @@ function Client:credentials_info()
   return self.core:credentials_info()
 end
 
+-- on_attempt's event after an attempt, as the native path builds it: never
+-- a parameter value but the TaskId; an error raised in the hook is dropped.
+local function emit_attempt(self, action, params, attempt, status, res, err, elapsed, paced, retry_in)
+  local hook = self.on_attempt
+  if not hook then return end
+  local task_id = type(params) == "table" and rawget(params, "TaskId")
+  local answer = status and (res or err)
+  local request_id = answer and (res and rawget(res, "RequestId") or err and rawget(err, "request_id"))
+  pcall(hook, { action = action, attempt = attempt, status = status, code = err and err.code,
+    request_id = type(request_id) == "string" and request_id or nil, elapsed = elapsed,
+    paced = paced, retry_in = retry_in, task_id = type(task_id) == "string" and task_id or nil })
+end
+
+local function closed_error(attempts)
+  local err = core.error("config", "ClientClosed", "this client was closed during the call")
+  err.attempts = attempts
+  return err
+end
+
 -- The retry loop of the native path, with ngx.sleep. The call is validated
 -- (prepare) before it may take a pacing slot, and signed again after any
 -- wait, so each attempt carries a fresh time and nonce.
@@ -350,6 +370,7 @@ function Client:call(action, params)
     local wait, perr = self:pace(req)
     if not wait then
       perr.attempts = attempt   -- as the native path counts it; never retried inside the call
+      emit_attempt(self, action, params, attempt, nil, nil, perr, 0, 0, nil)
       return nil, perr
     end
     if wait > 0 then
@@ -358,7 +379,9 @@ function Client:call(action, params)
       if not req then return nil, err end
     end
     local generation = credentials.generation(self.core)
-    local status, headers, body, terr = self:exchange(req, clock() + self.settings.timeout)
+    local started = clock()
+    local status, headers, body, terr = self:exchange(req, started + self.settings.timeout)
+    local elapsed = clock() - started
     local res
     if status then res, err = self.core:parse(status, headers, body) else err = terr end
     -- parse scrubs the client's current STS token from a SignatureDoesNotMatch
@@ -368,10 +391,15 @@ function Client:call(action, params)
       err.message = "the signature does not match (the service's string to sign is withheld: the credentials "
         .. "were refreshed during the call)"
     end
-    if res then return res end
+    if res then
+      emit_attempt(self, action, params, attempt, status, res, nil, elapsed, wait, nil)
+      return res
+    end
     err.attempts = attempt
     local delay = self.core:backoff(err, attempt, headers, action)
+    emit_attempt(self, action, params, attempt, status, nil, err, elapsed, wait, delay)
     if not delay then return nil, err end
+    if self.closed then return nil, closed_error(attempt) end   -- closed by the hook: as the native path
     sleep(delay)
     req, err = self.core:prepare(action, params)
     if not req then return nil, err end

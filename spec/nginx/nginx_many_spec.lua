@@ -50,6 +50,56 @@ describe("livepull.resty update_many", function()
     assert.are.equal(sent, #stage.emu.requests())
   end)
 
+  it("on_attempt hears every attempt with the native path's fields, never a parameter value", function()
+    stage.emu.faults { { kind = "error", status = 503, code = "ServiceUnavailable", message = "later" } }
+    local out = many { n = 2, concurrency = 1, hook = "record" }
+    assert.are.same({ "ok", "ok" }, out.items)
+    assert.are.equal(3, #out.events)   -- the first item's 503, its retry, the second item
+    local first, second = out.events[1], out.events[2]
+    assert.are.same({ "UpdateLivePullToPush", 1, 503, "ServiceUnavailable" },
+                    { first.action, first.attempt, first.status, first.code })
+    assert.is_true(first.retry_in >= 0 and first.elapsed >= 0 and first.paced >= 0)
+    assert.are.equal("fd245384-4067-4f91-9d75-9666a6bc0000", first.task_id)
+    assert.are.same({ 2, 200 }, { second.attempt, second.status })
+    assert.is_nil(second.code)
+    assert.is_nil(second.retry_in)
+    assert.are.equal("string", type(second.request_id))
+    local fields = { action = 1, attempt = 1, status = 1, code = 1, request_id = 1, elapsed = 1, paced = 1,
+                     retry_in = 1, task_id = 1 }
+    for _, ev in ipairs(out.events) do
+      for k in pairs(ev) do assert.truthy(fields[k], "unexpected field " .. k) end
+    end
+  end)
+
+  it("an on_attempt that raises changes nothing", function()
+    local out = many { n = 4, concurrency = 2, hook = "raise" }
+    assert.are.same({ "ok", "ok", "ok", "ok" }, out.items)
+    assert.are.equal(4, #out.events)
+  end)
+
+  for _, hook in ipairs { "close", "close_raise" } do
+    it("an on_attempt that closes the client (" .. hook .. "): the rest ClientClosed, nothing sent after it", function()
+      stage.emu.faults { { kind = "delay", seconds = 0.2, count = 100 } }
+      local out = many { n = 8, concurrency = 2, hook = hook }
+      local ok, closed = 0, 0
+      for _, item in ipairs(out.items) do
+        if item == "ok" then ok = ok + 1 elseif item == "ClientClosed" then closed = closed + 1 end
+      end
+      assert.are.equal(8, ok + closed, table.concat(out.items, ","))
+      assert.is_true(ok >= 1 and ok <= 2, table.concat(out.items, ","))
+      assert.are.equal(ok, #stage.emu.requests())
+      assert.are.equal("ClientClosed", out.closed)
+    end)
+  end
+
+  it("an on_attempt that closes the client before a retry: no retry is sent, ClientClosed as natively", function()
+    stage.emu.faults { { kind = "error", status = 503, code = "ServiceUnavailable", message = "later", count = 2 } }
+    local out = many { n = 4, concurrency = 2, hook = "close_on_retry" }
+    assert.are.same({ "ClientClosed", "ClientClosed", "ClientClosed", "ClientClosed" }, out.items)
+    assert.are.same({ 1, 1, 0, 0 }, out.attempts)
+    assert.are.equal(2, #stage.emu.requests())
+  end)
+
   it("the worker answers /ping while a batch waits on the emulator", function()
     stage.emu.faults { { kind = "delay", seconds = 1.5, count = 100 } }
     local dir = H.tmpdir()
