@@ -61,6 +61,31 @@ local function lines_of(text)
   return out
 end
 
+-- Runs a shell script in dir that starts `update --batch -` reading the
+-- fifo `in` (the command's process is $pid, its output out and err, its
+-- input fd 3; `send JSON` writes a line, `wait_out N [TRIES]` waits until
+-- out has N lines, TRIES x 0.05 s at most), then steps, then closes the
+-- input and writes the exit code into rc. Returns a reader of dir's files.
+local function piped_batch(dir, steps)
+  local script = {
+    "cd " .. H.sh_quote(dir),
+    "mkfifo in",
+    command_line("update " .. creds() .. " --region cn-shanghai --batch -") .. " <in >out 2>err &",
+    "pid=$!",   -- the wrapper execs lua: its process is the command
+    "exec 3>in",
+    "send() { printf '%s\\n' \"$1\" >&3; }",
+    -- out may not be open yet when the input is: it counts as 0 lines (a signal sent before lua
+    -- starts would be lost: a background job starts with SIGINT ignored)
+    "wait_out() { i=0; while [ \"$(wc -l <out 2>/dev/null || echo 0)\" -lt $1 ] && [ $i -lt ${2:-300} ]; do " ..
+      "sleep 0.05; i=$((i+1)); done; }",
+  }
+  for _, step in ipairs(steps) do script[#script + 1] = step end
+  script[#script + 1] = "exec 3>&-"
+  script[#script + 1] = "wait $pid; echo $? >rc"
+  H.run(table.concat(script, "\n"))
+  return function(name) return read_in(dir, name) end
+end
+
 -- RFC 3986 percent-encoding (what the signer and Python's quote(safe="") do), in either hex case.
 local function pct(s, lower)
   local fmt = lower and "%%%02x" or "%%%02X"
@@ -637,22 +662,13 @@ describe("livepull command", function()
   -- Item 18: --batch streams.
   ---------------------------------------------------------------------------
   it("--batch - answers the first line while the input is still open", function()
-    local dir = H.tmpdir()
-    local script = table.concat({
-      "cd " .. H.sh_quote(dir),
-      "mkfifo in",
-      "( " .. command_line("update " .. creds() .. " --region cn-shanghai --batch -") .. " <in >out 2>err; echo $? >rc ) &",
-      "exec 3>in",
-      "printf '%s\\n' " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 7 }) .. " >&3",
-      "i=0; while [ ! -s out ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done",
+    local slurp = piped_batch(H.tmpdir(), {
+      "send " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 7 }),
+      "wait_out 1",
       "wc -l <out >first",
-      "[ -e rc ] && echo finished-early >first",
-      "printf '%s\\n' " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 8 }) .. " >&3",
-      "exec 3>&-",
-      "wait",
-    }, "\n")
-    H.run(script)
-    local function slurp(name) return read_in(dir, name) end
+      "kill -0 $pid || echo finished-early >first",
+      "send " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 8 }),
+    })
     assert.are.equal("1", (slurp("first"):gsub("%s", "")))
     assert.are.equal("0", (slurp("rc"):gsub("%s", "")), slurp("err"))
     local results = lines_of(slurp("out"))
@@ -661,22 +677,13 @@ describe("livepull command", function()
   end)
 
   it("Ctrl-C ends a batch (exit 130, one JSON error), the lines done kept", function()
-    local dir = H.tmpdir()
-    local script = table.concat({
-      "cd " .. H.sh_quote(dir),
-      "mkfifo in",
-      command_line("update " .. creds() .. " --region cn-shanghai --batch -") .. " <in >out 2>err &",
-      "pid=$!",
-      "exec 3>in",
-      "printf '%s\\n' " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 5 }) .. " >&3",
-      "i=0; while [ ! -s out ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done",
+    local slurp = piped_batch(H.tmpdir(), {
+      "send " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 5 }),
+      "wait_out 1",
       "kill -INT $pid",
-      "wait $pid; echo $? >rc",
-      "exec 3>&-",
-    }, "\n")
-    H.run(script)
-    local function slurp(name) return read_in(dir, name) end
-    assert.are.equal("130", (slurp("rc"):gsub("%s", "")))
+      "wait $pid; echo $? >rc-int",
+    })
+    assert.are.equal("130", (slurp("rc-int"):gsub("%s", "")))
     assert.are.equal(1, #lines_of(slurp("out")))
     local errs = lines_of(slurp("err"))
     assert.are.equal(1, #errs, slurp("err"))
@@ -706,27 +713,16 @@ describe("livepull command", function()
       "    else:\n" ..
       "        print(json.dumps({'TaskId': '" .. TASK .. "', 'RepeatNumber': 'n%d' % n, 'CallbackUrl': 'https://cb.example.com/' + pad}))\n"
     write(dir .. "/gen.py", gen)
-    local script = table.concat({
-      "cd " .. H.sh_quote(dir),
-      "mkfifo in",
-      command_line("update " .. creds() .. " --region cn-shanghai --batch -") .. " <in >out 2>err &",
-      "pid=$!",
-      "exec 3>in",
-      -- the wrapper execs lua; its process is the command
-      "wait_lines() { i=0; while [ \"$(wc -l <out)\" -lt $1 ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; }",
+    local started = H.now()
+    local slurp = piped_batch(dir, {
       "python3 gen.py 1 2000 >&3",
-      "wait_lines 2000",
+      "wait_out 2000 6000",
       "grep VmHWM /proc/$pid/status >hwm-start",
       "python3 gen.py 2001 98000 >&3",
-      "wait_lines 100000",
+      "wait_out 100000 6000",
       "grep VmHWM /proc/$pid/status >hwm-end",
-      "exec 3>&-",
-      "wait $pid; echo $? >rc",
-    }, "\n")
-    local started = H.now()
-    H.run(script)
+    })
     local elapsed = H.now() - started
-    local function slurp(name) return read_in(dir, name) end
     local start_kib = tonumber(slurp("hwm-start"):match("(%d+)"))
     local end_kib = tonumber(slurp("hwm-end"):match("(%d+)"))
     print(("\n    batch of 100000 lines: %.1f s, peak RSS %d KiB after 2000 lines, %d KiB after 100000")
