@@ -20,6 +20,7 @@ dependencies = {
 external_dependencies = {
   CURL = { library = "curl" },
   OPENSSL = { library = "crypto" },
+  HIREDIS = { library = "hiredis" },   -- the shared pacing bucket (rate_store); Debian: libhiredis-dev
 }
 build = {
   type = "cmake",

@@ -6,6 +6,9 @@
 --   measure.lua CPATH memory update  ENDPOINT  N1 N2
 --   measure.lua CPATH batch  update  ENDPOINT  N    -> seconds, failed (update_many of N, default pacing)
 --   measure.lua CPATH memory many    ENDPOINT  N1 N2 (update_many of N1, then of N2 items)
+--   measure.lua CPATH time   update_store ENDPOINT N -> as update, each call reserving its slot in the
+--                                                       Redis at $LIVEPULL_BENCH_RATE_STORE (a rate it never reaches)
+--   measure.lua CPATH time   pace_store   -        N -> client:pace() alone: one reservation
 -- CPATH is the build folder that holds livepull/core.so for this Lua.
 local unpack = table.unpack or unpack   -- luacheck: globals unpack (LuaJIT has the 5.1 name)
 local cpath, mode, call_kind, target, n1, n2 = unpack(arg, 1, 6)
@@ -30,6 +33,28 @@ local calls = {
     end
   end,
 }
+
+-- The shared bucket's cost: a client whose every slot is reserved in Redis,
+-- at a rate so high that no reservation waits.
+local function store_client(endpoint)
+  local config = W.config(nil, endpoint ~= "-" and endpoint or nil)
+  config.rate_store = assert(os.getenv("LIVEPULL_BENCH_RATE_STORE"), "LIVEPULL_BENCH_RATE_STORE is not set")
+  config.rate_limit, config.rate_burst, config.rate_key = 1e6, 1e6, "bench-cost"
+  return livepull.new(config)
+end
+calls.update_store = function(endpoint)
+  local client = store_client(endpoint)
+  return function()
+    local res = client:update(W.params)
+    if res.RetCode ~= 0 then error("unexpected answer from the fixed server") end
+  end
+end
+calls.pace_store = function()
+  local client = store_client("-")
+  return function()
+    if client:pace() ~= 0 then error("a reservation waited: the bench rate is too low") end
+  end
+end
 
 local function rss_kb()
   for line in io.lines("/proc/self/status") do

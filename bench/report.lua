@@ -3,7 +3,7 @@
 -- the table (median, spread, ratio to the floor, target check) and writes it
 -- as JSON. bench/run starts it from the repository root under Lua 5.4:
 --   report.lua --mode full|short --out FILE --bin DIR --build DIR --endpoint URL [--luajit DIR]
---              [--paced URL] [--emulator URL]
+--              [--paced URL] [--emulator URL] [--redis URL]
 --              [--tree DIR] [--wrapped-tree DIR]   (the livepull command installed by luarocks)
 -- Exit status 1 only when a measurement broke; a missed target is not a failure.
 local opts = {}
@@ -115,6 +115,16 @@ local TARGETS = {
     ratio = function(ns, floor_ns) return ns / floor_ns end,
     check = function(r) return r.vs_floor <= 1.5 end,
   },
+  rate_store = {   -- the shared bucket's cost: the time a reservation adds to a call
+    of = "time",
+    ratio = function(ns, floor_ns) return ns / floor_ns end,
+  },
+  fleet = {
+    text = ">= 0.9x rate, 0 throttled",
+    of = "rate",
+    ratio = function(ns, floor_ns) return floor_ns / ns end,
+    check = function(r) return r.vs_floor >= 0.9 and r.throttled == 0 end,
+  },
   memory = {
     text = "growth < 2 MiB",
     check = function(r) return r.rss_kb_2 - r.rss_kb_1 < 2 * KIB_PER_MIB end,
@@ -125,6 +135,7 @@ local runtimes = { { name = "Lua 5.4", lua = "lua5.4", cpath = opts.build } }
 if opts.luajit then runtimes[2] = { name = "LuaJIT", lua = "luajit", cpath = opts.luajit } end
 
 local rows, by_id = {}, {}
+local curl_json   -- defined with the batch rows, used by the fleet row too
 local function new_row(row)
   row.samples, row.cpu_samples = {}, {}
   return row
@@ -206,6 +217,54 @@ if opts.tree then
   end
 end
 
+-- The shared bucket (rate_store): what one reservation in loopback Redis
+-- costs a call, next to the round trip, and what a fleet of three processes
+-- sharing one rate_key achieves against the emulator's strict sliding second.
+local FLEET = { processes = 3, rate = 9, per_process = opts.mode == "full" and 30 or 10 }
+if opts.redis then
+  add { section = "rate_store", id = "store update", floor = "update",
+        name = "client:update, each call reserving its slot in Redis (loopback TCP), Lua 5.4",
+        argv = measure(runtimes[1], "time", "update_store", opts.endpoint, size.update) }
+  add { section = "rate_store", id = "store pace", name = "client:pace() alone: one reservation (EVALSHA), Lua 5.4",
+        argv = measure(runtimes[1], "time", "pace_store", "-", size.update) }
+end
+if opts.redis and opts.emulator then
+  local fleet_row
+  fleet_row = { section = "rate_store", id = "fleet", floor = "fleet rate", target = "fleet", throttled = 0,
+    name = ("%d processes on one rate_key (one with describe_many), rate_limit %d, rate_burst 1, "
+            .. "emulator --qps 10: calls/s together"):format(FLEET.processes, FLEET.rate),
+    run = function()
+      curl_json("POST", opts.emulator .. "/_emulator/reset")
+      local start_at = core.monotonic() + 1
+      local procs = {}
+      for i = 1, FLEET.processes do
+        local cfg = cjson.encode { access_key_id = W.access_key_id, access_key_secret = W.access_key_secret,
+          endpoint = opts.emulator, rate_store = opts.redis, rate_key = "bench-fleet", rate_limit = FLEET.rate,
+          rate_burst = 1, task_id = W.params.TaskId, count = FLEET.per_process, many = i == FLEET.processes,
+          start_at = start_at }
+        procs[i] = assert(io.popen(("LIVEPULL_WORKER=%s lua5.4 -e %s spec/rate_store_worker.lua"):format(quote(cfg),
+          quote(("package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; package.cpath = %q .. package.cpath")
+                :format(opts.build .. "/?.so;")))))
+      end
+      for _, p in ipairs(procs) do
+        local res = cjson.decode(p:read("*a"))
+        p:close()
+        if res.failed > 0 then error("a fleet call failed: " .. table.concat(res.codes, ", "), 0) end
+      end
+      local times = {}
+      for _, r in ipairs(curl_json("GET", opts.emulator .. "/_emulator/requests").requests) do
+        local h, m, sec = r.time:match("T(%d+):(%d+):([%d.]+)Z$")
+        times[#times + 1] = h * 3600 + m * 60 + sec
+        if type(r.code) == "string" and r.code:find("^Throttling") then fleet_row.throttled = fleet_row.throttled + 1 end
+      end
+      table.sort(times)
+      return { ns_per_call = (times[#times] - times[1]) * 1e9 / (#times - 1) }
+    end }
+  add(fleet_row)
+  add { section = "rate_store", id = "fleet rate", name = ("floor: the configured rate, %d calls/s"):format(FLEET.rate),
+        run = function() return { ns_per_call = 1e9 / FLEET.rate } end }
+end
+
 local memory_rows = {}
 for _, m in ipairs {
   { "prepare", W.algorithms[1] }, { "prepare", W.algorithms[2] },
@@ -247,7 +306,7 @@ if opts.emulator then
                                   delay = 0.3, server = "emulator" }
 end
 
-local function curl_json(method, url, body)
+curl_json = function(method, url, body)
   local cmd = "curl -sS -X " .. method .. " " .. quote(url)
   if body then cmd = cmd .. " -H 'Content-Type: application/json' --data-binary " .. quote(cjson.encode(body)) end
   local p = io.popen(cmd)
@@ -464,6 +523,15 @@ print("  vs floor (both tables) = median over the rounds of the ratio between a 
 print()
 timing_table("round_trip", ("round trip: sequential updates (rate_limit = 0) over loopback to bench/fixed_server,"
                            .. " %s calls per run (curl(1): %d)"):format(commas(size.update), size.cli))
+
+if opts.redis then
+  timing_table("rate_store", ("rate_store: the shared bucket in Redis (loopback, redis-server of the machine); %s calls"
+                              .. " per run; fleet: %d x %d describes per run"):format(commas(size.update),
+                              FLEET.processes, FLEET.per_process))
+  print("  vs floor: the reserving update against the plain update above (time), the fleet's calls/s against")
+  print("  the configured rate (rate); the emulator counts a strict sliding second of 10.")
+  print()
+end
 
 if opts.tree then
   timing_table("startup", ("start-up: %d sequential processes per run, each one update over a new loopback"

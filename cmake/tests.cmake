@@ -10,7 +10,7 @@ find_program(PYTHON3 python3 REQUIRED)
 file(GLOB LIVEPULL_SPECS RELATIVE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/spec/*_spec.lua)
 set(LIVEPULL_PORTABLE_SPECS apply_cli_spec cli_spec completion_spec docs_spec errors_spec family_spec hostile_spec
   integration_spec lifecycle_spec limits_spec manpage_spec many_hostile_spec many_spec packaging_spec plan_spec
-  prepare_spec release_spec signing_spec startup_spec validation_spec)
+  prepare_spec rate_store_config_spec release_spec signing_spec startup_spec validation_spec)
 
 # name|core.so folder|suffix|which specs
 set(LIVEPULL_FLAVORS "${LIVEPULL_LUA}|${CMAKE_BINARY_DIR}||all")
@@ -61,12 +61,15 @@ if(LIVEPULL_WITH_LUAJIT)
   foreach(spec ${LIVEPULL_NGINX_SPECS})
     get_filename_component(test ${spec} NAME_WE)
     add_test(NAME ${test}
-      COMMAND bash -c "set -o pipefail; \"\$@\" 2>&1 | tee \"\$0\""
+      COMMAND bash -c "set -o pipefail; mkdir -p \"$(dirname \"\$0\")\"; \"\$@\" 2>&1 | tee \"\$0\""
               ${CMAKE_BINARY_DIR}/spec-output/${test}.log lua5.4 ${BUSTED} --output=plainTerminal
               --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua --lpath=${CMAKE_SOURCE_DIR}/lua/?/init.lua
               --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua --cpath=${CMAKE_BINARY_DIR}/?.so ${spec}
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(${test} PROPERTIES TIMEOUT 900 ENVIRONMENT "LIVEPULL_BUILD_DIR=${CMAKE_BINARY_DIR};${LIVEPULL_SPEC_ENV}")
+    if(test STREQUAL "nginx_redis_spec")   # its fleet counts a strict sliding second: no other spec's load beside it
+      set_tests_properties(${test} PROPERTIES RUN_SERIAL TRUE)
+    endif()
     list(APPEND LIVEPULL_ALL_TESTS ${test})
   endforeach()
 endif()

@@ -1,3 +1,5 @@
+/* One HTTP exchange's answer: status, body and the headers livepull reads
+ * (request ID, retry hints), parsed without libcurl. */
 #include "answer.h"
 
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* The growable byte buffer with a sticky failure flag. */
 #include "buffer.h"
 
 #include <stdlib.h>

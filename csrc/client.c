@@ -7,17 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
+#include "args.h"
 #include "config.h"
 #include "encode.h"
 #include "error.h"
 #include "fields.h"
 #include "pacing.h"
+#include "rate_store.h"
 #include "policy.h"
+#include "process.h"
 #include "redact.h"
 #include "response.h"
 #include "session.h"
@@ -25,8 +26,13 @@
 #include "timeutil.h"
 #include "validate.h"
 
-void lp_push_headers(lua_State *L, const lp_signed *sig) {
-  lua_createtable(L, 0, sig->nheaders);
+void lp_push_headers(lua_State *L, const lp_http_request *r, const lp_signed *sig) {
+  lua_createtable(L, 0, sig->nheaders + LP_UNSIGNED_HEADERS);
+  for (int i = 0; i < LP_UNSIGNED_HEADERS; i++) {
+    if (!r->headers[i].name) continue;
+    lua_pushstring(L, r->headers[i].value);
+    lua_setfield(L, -2, r->headers[i].name);
+  }
   for (int i = 0; i < sig->nheaders; i++) {
     lua_pushlstring(L, lp_header_value(sig, i), sig->headers[i].value_len);
     lua_setfield(L, -2, lp_header_name(sig, i));
@@ -54,7 +60,7 @@ int lp_fail_with(lua_State *L, int safe, const lp_error *e) {
   return lp_fail(L, safe);
 }
 
-static void call_free(lp_call *k) {
+void lp_call_free(lp_call *k) {
   if (!k) return;
   lp_request_free(&k->req);
   lp_signed_free(&k->sig);   /* held the signature and, for V1, the token */
@@ -66,13 +72,15 @@ static void call_free(lp_call *k) {
 
 void lp_client_release(lp_client *c) {
   lp_signer_free(&c->signer);
-  OPENSSL_cleanse(c->nonce_pool, sizeof c->nonce_pool);
+  lp_random_free(&c->random);
   lp_session_close(&c->session);
   lp_config_free(&c->cfg);
-  call_free(c->spare);
+  lp_call_free(c->spare);
   c->spare = NULL;
   lp_many_free(c->spare_many);
   c->spare_many = NULL;
+  lp_rate_store_free(c->rate_store);
+  c->rate_store = NULL;
   c->closed = c->released = 1;
 }
 
@@ -91,7 +99,7 @@ void lp_call_end(call_box *box) {
   if (!c->closed && !c->spare && held <= SPARE_MAX_BYTES) {
     c->spare = k;
   } else {
-    call_free(k);
+    lp_call_free(k);
   }
   if (c->closed && !c->released && c->busy == 0) lp_client_release(c);
 }
@@ -168,21 +176,11 @@ int lp_client_new(lua_State *L) {
   if (c->cfg.access_key_secret) OPENSSL_cleanse(c->cfg.access_key_secret, strlen(c->cfg.access_key_secret));
   free(c->cfg.access_key_secret);
   c->cfg.access_key_secret = NULL;
-  c->nonce_used = sizeof c->nonce_pool;   /* empty: filled at the first request */
   c->retry = (lp_retry_policy){c->cfg.max_attempts, c->cfg.retry_base_delay,
                                THROTTLE_BASE_DELAY, c->cfg.retry_max_delay};
   lp_bucket_init(&c->bucket, c->cfg.rate_limit, c->cfg.rate_burst, lp_monotonic());
-  if (RAND_bytes((unsigned char *)&c->rng, sizeof c->rng) != 1 || c->rng == 0)
-    c->rng = 0x9E3779B97F4A7C15ULL ^ (unsigned long long)lp_monotonic();
+  lp_random_init(&c->random);
   return 1;
-}
-
-/* A uniform number in [0, 1) for jitter (xorshift64*; not for secrets). */
-static double next_random(lp_client *c) {
-  c->rng ^= c->rng >> 12;
-  c->rng ^= c->rng << 25;
-  c->rng ^= c->rng >> 27;
-  return (double)((c->rng * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
 static int check_token(const char *s, size_t n) {
@@ -199,24 +197,19 @@ static int check_token(const char *s, size_t n) {
 /* prepare's third argument: { nonce = "...", timestamp = "YYYY-MM-DDTHH:MM:SSZ" }. */
 static int read_prepare_opts(lua_State *L, int idx, const char **nonce, const char **timestamp,
                              long long *now, lp_error *err) {
+  static const char *const names[] = {"nonce", "timestamp", NULL};
+  lp_key_names known = {names, sizeof names[0], NULL};
+  lp_unknown_key unknown;
   if (lua_isnoneornil(L, idx)) return 0;
-  if (lua_type(L, idx) != LUA_TTABLE || lua_getmetatable(L, idx)) {
-    if (lua_type(L, idx) == LUA_TTABLE) lua_pop(L, 1);
+  if (!lp_is_plain_table(L, idx)) {
     lp_error_set(err, "validation", "InvalidParameter", "opts",
                  "prepare's options must be a plain table (no metatable)");
     return -1;
   }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    size_t n = 0;
-    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : "";
-    if (strcmp(k, "nonce") != 0 && strcmp(k, "timestamp") != 0) {
-      lua_pop(L, 1);
-      lp_error_set(err, "validation", "UnknownParameter", "opts",
-                   "prepare takes the options nonce and timestamp only");
-      return -1;
-    }
+  if (lp_find_unknown_key(L, idx, &known, &unknown)) {
+    lp_error_set(err, "validation", "UnknownParameter", "opts",
+                 "prepare takes the options nonce and timestamp only");
+    return -1;
   }
   lua_getfield(L, idx, "nonce");   /* a plain table: no metamethod runs */
   if (!lua_isnil(L, -1)) {
@@ -277,7 +270,7 @@ int lp_wait_for(double seconds, lp_error *err) {
   return -1;
 }
 
-/* validate -> build: the request's parameters, checked once per call. */
+/* validate -> build: the request's parameters and value, once per call. */
 int lp_call_validate(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op,
                             int params_idx, long long now, lp_error *err) {
   lp_request_reset(&k->req);
@@ -285,45 +278,19 @@ int lp_call_validate(lua_State *L, lp_client *c, lp_call *k, const lp_operation 
   /* Validation reads Lua values: a finalizer or hook may have closed the
    * client meanwhile (its memory stays until the call ends). */
   if (c->closed) return lp_closed_error(err);
-  if (c->cfg.region_id && lp_request_find(&k->req, "RegionId") < 0) {
-    for (const lp_field *f = op->fields; f->name; f++)
-      if (strcmp(f->name, "RegionId") == 0 &&
-          lp_request_add(&k->req, "RegionId", 8, c->cfg.region_id, strlen(c->cfg.region_id)) != 0) {
-        lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while building the request");
-        return -1;
-      }
-  }
-  k->validated_params = k->req.nparams;
-  k->validated_len = k->req.arena.len;
-  return 0;
-}
-
-/* 128 random bits as 32 hex characters, from the client's pool. */
-static int next_nonce(lp_client *c, char out[33]) {
-  pid_t pid = getpid();
-  if (c->nonce_used + 16 > sizeof c->nonce_pool || pid != c->nonce_pid) {
-    if (RAND_bytes(c->nonce_pool, sizeof c->nonce_pool) != 1) return -1;
-    c->nonce_used = 0;
-    c->nonce_pid = pid;
-  }
-  lp_hex(out, c->nonce_pool + c->nonce_used, 16);
-  OPENSSL_cleanse(c->nonce_pool + c->nonce_used, 16);   /* a used nonce is not kept */
-  c->nonce_used += 16;
-  return 0;
+  return lp_build(&c->cfg, op, &k->req, &k->http, err);
 }
 
 /* sign: every attempt gets its own nonce and time; leaves k->sig and k->url. */
-int lp_call_sign(lp_client *c, lp_call *k, const lp_operation *op, const char *nonce,
-                        const char *timestamp, long long now, lp_error *err) {
-  char nonce_buf[33], time_buf[LP_TIME_LEN + 1];
+int lp_call_sign(lp_client *c, lp_call *k, const char *nonce, const char *timestamp, long long now,
+                 lp_error *err) {
+  char nonce_buf[LP_NONCE_LEN + 1], time_buf[LP_TIME_LEN + 1];
   if (!c->cfg.access_key_id) {
     lp_error_set(err, "config", "MissingCredentials", NULL, "this client has no credentials yet");
     return -1;
   }
-  k->req.nparams = k->validated_params;   /* drop what an earlier V1 signature added */
-  k->req.arena.len = k->validated_len;
   if (!nonce) {
-    if (next_nonce(c, nonce_buf) != 0) {
+    if (lp_random_nonce(&c->random, nonce_buf) != 0) {
       lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (RAND_bytes) failed");
       return -1;
     }
@@ -334,21 +301,14 @@ int lp_call_sign(lp_client *c, lp_call *k, const lp_operation *op, const char *n
     timestamp = time_buf;
   }
   lp_sign_input in = {
-    .signer = &c->signer, .method = op->http_method, .authority = c->cfg.authority,
-    .action = op->action, .version = LP_API_VERSION, .format = "JSON",
-    .access_key_id = c->cfg.access_key_id,
+    .signer = &c->signer, .access_key_id = c->cfg.access_key_id,
     .security_token = c->cfg.security_token, .timestamp = timestamp, .nonce = nonce,
   };
-  if (lp_sign(&in, &k->req, &k->sig) != 0) {
+  if (lp_sign(&in, &k->http, &k->sig) != 0) {
     lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while signing");
     return -1;
   }
-  lp_signed_add_header(&k->sig, "user-agent", c->cfg.user_agent, strlen(c->cfg.user_agent));
-  lp_buf_reset(&k->url);
-  lp_buf_addstr(&k->url, c->cfg.base_url);
-  lp_buf_addstr(&k->url, "/?");
-  lp_buf_add(&k->url, k->sig.query.data, k->sig.query.len);
-  if (!lp_buf_cstr(&k->url) || !lp_buf_ok(&k->sig.hbuf)) {
+  if (lp_build_url(&k->http, &k->sig, &k->url) != 0) {
     lp_error_set(err, "config", "OutOfMemory", NULL, "out of memory while building the request");
     return -1;
   }
@@ -385,14 +345,14 @@ static int client_prepare(lua_State *L) {
   const lp_operation *op = lp_find_operation(L, 2, &err);
   if (!op || read_prepare_opts(L, 4, &nonce, &timestamp, &now, &err) != 0 ||
       lp_call_validate(L, c, k, op, 3, now, &err) != 0 ||
-      lp_call_sign(c, k, op, nonce, timestamp, now, &err) != 0)
+      lp_call_sign(c, k, nonce, timestamp, now, &err) != 0)
     return lp_call_fail_with(L, c, 5, &err);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, op->http_method);
   lua_setfield(L, -2, "method");
   lua_pushlstring(L, k->url.data, k->url.len);
   lua_setfield(L, -2, "url");
-  lp_push_headers(L, &k->sig);
+  lp_push_headers(L, &k->http, &k->sig);
   lua_setfield(L, -2, "headers");
   lua_pushliteral(L, "");
   lua_setfield(L, -2, "body");
@@ -404,14 +364,17 @@ static int client_prepare(lua_State *L) {
  * the lines sit in k->line and the nodes in the call. libcurl only reads
  * a CURLOPT_HTTPHEADER list, so it never frees these. */
 struct curl_slist *lp_call_headers(lp_call *k) {
-  size_t offsets[LP_MAX_HEADERS + 1];
+  size_t offsets[LP_MAX_HEADERS + LP_UNSIGNED_HEADERS + 1];
   int n = 0;
   lp_buf_reset(&k->line);
-  for (int i = 0; i < k->sig.nheaders; i++, n++) {
+  for (int i = 0; i < k->sig.nheaders + LP_UNSIGNED_HEADERS; i++, n++) {
+    int own = i >= k->sig.nheaders;   /* the request value's unsigned headers come last */
+    int j = i - k->sig.nheaders;
     offsets[n] = k->line.len;
-    lp_buf_addstr(&k->line, lp_header_name(&k->sig, i));
+    lp_buf_addstr(&k->line, own ? k->http.headers[j].name : lp_header_name(&k->sig, i));
     lp_buf_add(&k->line, ": ", 2);
-    lp_buf_add(&k->line, lp_header_value(&k->sig, i), k->sig.headers[i].value_len);
+    if (own) lp_buf_addstr(&k->line, k->http.headers[j].value);
+    else lp_buf_add(&k->line, lp_header_value(&k->sig, i), k->sig.headers[i].value_len);
     lp_buf_addchar(&k->line, '\0');
   }
   offsets[n++] = k->line.len;
@@ -441,8 +404,8 @@ void lp_client_session_options(const lp_client *c, lp_session_options *o) {
 }
 
 static int open_session(lp_client *c, lp_error *err) {
-  pid_t pid = getpid();
-  if (c->session.easy && c->session_pid != pid) {
+  unsigned long generation = lp_process_generation();
+  if (c->session.easy && c->session_generation != generation) {
     /* Inherited across fork (a client made in nginx's init_by_lua, used in a
      * worker): the parent still uses that connection, so the child leaves the
      * handle untouched (closing it would send TLS close_notify on the
@@ -451,7 +414,7 @@ static int open_session(lp_client *c, lp_error *err) {
     c->session.easy = NULL;
   }
   if (c->session.easy) return 0;
-  c->session_pid = pid;
+  c->session_generation = generation;
   lp_session_options o;
   lp_client_session_options(c, &o);
   return lp_session_open(&c->session, &o, err);
@@ -487,7 +450,7 @@ static int attempt(lua_State *L, lp_client *c, lp_call *k, const lp_operation *o
   int paced = pace(c, &err);
   double t1 = lp_monotonic();
   k->paced = t1 - t0;
-  if (paced != 0 || lp_call_sign(c, k, op, NULL, NULL, lp_time_now(), &err) != 0)
+  if (paced != 0 || lp_call_sign(c, k, NULL, NULL, lp_time_now(), &err) != 0)
     goto failed;
   struct curl_slist *headers = lp_call_headers(k);   /* owned by the call: nothing to free */
   if (!headers) {
@@ -533,7 +496,7 @@ int lp_retry_wait(lua_State *L, lp_client *c, int err_idx, long long n, const lp
   lua_pop(L, 3);   /* the strings were only compared above */
   if (!retryable || local || !repeatable || n >= c->retry.max_attempts) return 0;
   double hint = answered && hints ? lp_answer_retry_hint(hints) : -1;
-  *wait = lp_backoff(&c->retry, (int)n, throttled, hint, next_random(c));
+  *wait = lp_backoff(&c->retry, (int)n, throttled, hint, lp_random_unit(&c->random));
   return 1;
 }
 
@@ -675,18 +638,13 @@ static int client_settings(lua_State *L) {
   lp_client *c = lp_open_client(L);
   if (!c) return lp_fail(L, lp_check_client(L)->safe);
   const lp_config *cfg = &c->cfg;
-  lua_createtable(L, 0, 12);
-  /* The endpoint as parts, so no transport parses a URL again: the
-   * authority is host[:port], the host maybe a bracketed IPv6 literal. */
-  const char *colon = strrchr(cfg->authority, ':');
-  const char *bracket = strrchr(cfg->authority, ']');
-  int has_port = colon && (!bracket || colon > bracket);
-  int https = strncmp(cfg->base_url, "https:", 6) == 0;
-  lua_pushstring(L, https ? "https" : "http");
+  lua_createtable(L, 0, 16);
+  /* The endpoint as parts, so no transport parses a URL again. */
+  lua_pushstring(L, cfg->scheme);
   lua_setfield(L, -2, "scheme");
-  lua_pushlstring(L, cfg->authority, has_port ? (size_t)(colon - cfg->authority) : strlen(cfg->authority));
+  lua_pushstring(L, cfg->host);
   lua_setfield(L, -2, "host");
-  lua_pushinteger(L, has_port ? atoi(colon + 1) : https ? 443 : 80);
+  lua_pushinteger(L, cfg->port);
   lua_setfield(L, -2, "port");
   const char *strings[][2] = {
     {"base_url", cfg->base_url}, {"authority", cfg->authority}, {"ca_file", cfg->ca_file},
@@ -697,6 +655,13 @@ static int client_settings(lua_State *L) {
     lua_pushstring(L, strings[i][1]);
     lua_setfield(L, -2, strings[i][0]);
   }
+  /* Booleans a transport must honour: livepull.resty cannot send through a
+   * proxy (a cosocket connects directly), and force_libcurl keeps a plain
+   * client off cosockets inside nginx (lua/livepull/nginx.lua). */
+  lua_pushboolean(L, cfg->proxy != NULL);
+  lua_setfield(L, -2, "proxy");
+  lua_pushboolean(L, cfg->force_libcurl);
+  lua_setfield(L, -2, "force_libcurl");
   const struct { const char *name; double value; } numbers[] = {
     {"connect_timeout", cfg->connect_timeout}, {"timeout", cfg->timeout},
     {"max_response_bytes", (double)cfg->max_response_bytes}, {"max_attempts", cfg->max_attempts},
@@ -741,14 +706,22 @@ static int client_backoff(lua_State *L) {
   return 1;
 }
 
-/* client:pace(): reserves a slot in this client's token bucket and returns
- * the seconds to wait before using it. */
+/* client:pace(): reserves a slot in this client's token bucket (or the
+ * shared one, rate_store) and returns the seconds to wait before using it;
+ * any failure but a too long wait is raised (or nil, err when safe). */
 static int client_pace(lua_State *L) {
   lp_client *c = lp_check_client(L);
   double wait;
   lp_error err;
   if (lp_pace_reserve(c, lp_monotonic(), c->released ? HUGE_VAL : c->cfg.max_pacing_wait, &wait,
                       &err) != 0) {
+    if (strcmp(err.code, "PacingTimeout") != 0) {
+      lp_secrets secrets;
+      lp_client_secrets(c, NULL, &secrets);
+      lp_error_push(L, &err);
+      lp_redact_error_with(L, -1, &secrets);
+      return lp_fail(L, c->safe);
+    }
     lua_pushnil(L);   /* nil, wait: longer than max_pacing_wait, nothing taken */
     lua_pushnumber(L, wait);
     return 2;

@@ -11,9 +11,10 @@
 
 int lp_client_new(lua_State *L);   /* core.new(config, safe) */
 void lp_client_open(lua_State *L); /* registers the metatable */
-/* Pushes a signed request's headers as { [lowercase name] = value }. */
+/* Pushes a signed request's headers (the value's own and the signer's) as { [lowercase name] = value }. */
+struct lp_http_request;
 struct lp_signed;
-void lp_push_headers(lua_State *L, const struct lp_signed *sig);
+void lp_push_headers(lua_State *L, const struct lp_http_request *r, const struct lp_signed *sig);
 
 int lp_client_fail(lua_State *L);   /* core.fail(client, err) */
 int lp_client_set_credentials(lua_State *L);   /* core.set_credentials(client, id, secret [, token]) */

@@ -3,13 +3,13 @@
 #ifndef LIVEPULL_CLIENT_IMPL_H
 #define LIVEPULL_CLIENT_IMPL_H
 
-#include <sys/types.h>
-
+#include "build.h"
 #include "compat.h"
 #include "config.h"
 #include "error.h"
 #include "fields.h"
 #include "policy.h"
+#include "random.h"
 #include "redact.h"
 #include "request.h"
 #include "session.h"
@@ -22,12 +22,11 @@
  * calls), so a call made from a hook or finalizer in the middle of another
  * never sees or overwrites the other's request, signature or answer. */
 typedef struct lp_call {
-  lp_request req;
-  int validated_params;     /* req's params before signing added any */
-  size_t validated_len;     /* and its arena's length then */
-  lp_signed sig;
+  lp_request req;           /* validate's output: the parameters */
+  lp_http_request http;     /* build's: the request value, read by every attempt */
+  lp_signed sig;            /* sign's, per attempt */
   lp_buf url, line;
-  struct curl_slist header_nodes[LP_MAX_HEADERS + 1];
+  struct curl_slist header_nodes[LP_MAX_HEADERS + LP_UNSIGNED_HEADERS + 1];
   lp_answer answer;         /* taken from the session after each exchange */
   int answered;             /* this attempt got an HTTP answer */
   double paced, elapsed;    /* this attempt's seconds: waiting for its slot, the exchange */
@@ -44,19 +43,15 @@ typedef struct lp_client {
   int released;   /* the resources below are freed */
   int busy;       /* calls running now: close() during one defers the release */
   lp_session session;   /* opened at the first send */
-  pid_t session_pid;    /* the process that opened it */
+  unsigned long session_generation;   /* the process generation that opened it */
   lp_call *spare;
   struct lp_many *spare_many;   /* call_many's handles, kept for their connections */
   int has_hook;                 /* on_attempt is set: the userdata's user value holds it */
   lp_retry_policy retry;
   lp_bucket bucket;
-  unsigned long long rng;   /* xorshift state for backoff jitter */
+  struct lp_rate_store *rate_store;   /* rate_store set: the Redis connection, opened at the first slot */
+  lp_random random;         /* nonces and jitter */
   lp_signer signer;         /* the HMAC keyed with the secret */
-  /* Nonces come from one RAND_bytes call per 64 requests; a forked child
-   * (nginx workers) refills its own, so no two processes share one. */
-  unsigned char nonce_pool[1024];
-  size_t nonce_used;
-  pid_t nonce_pid;
 } lp_client;
 
 #define LP_CALL_MT "livepull.call"
@@ -83,12 +78,12 @@ void lp_call_end(call_box *box);
 int lp_call_fail(lua_State *L, lp_client *c, int box_idx);
 int lp_call_fail_with(lua_State *L, lp_client *c, int box_idx, const lp_error *e);
 
-/* The stages: validate params into k, sign k (an attempt), the headers as
- * libcurl's list (nodes in k). */
+/* The stages: validate and build params into k (once per call), sign k's
+ * request value (each attempt), the headers as libcurl's list (nodes in k). */
 int lp_call_validate(lua_State *L, lp_client *c, lp_call *k, const lp_operation *op,
                      int params_idx, long long now, lp_error *err);
-int lp_call_sign(lp_client *c, lp_call *k, const lp_operation *op, const char *nonce,
-                 const char *timestamp, long long now, lp_error *err);
+int lp_call_sign(lp_client *c, lp_call *k, const char *nonce, const char *timestamp, long long now,
+                 lp_error *err);
 struct curl_slist *lp_call_headers(lp_call *k);
 /* What the client's errors must never show: the token, the proxy's user
  * info and (with k) the call's signature. */
@@ -108,6 +103,9 @@ int lp_closed_error(lp_error *err);
  * no next attempt. Errors raised by the hook are caught and dropped. */
 void lp_emit_attempt(lua_State *L, lp_client *c, int client_idx, const lp_call *k,
                      const lp_operation *op, int n, int outcome_idx, int ok, double retry_in);
+
+/* Frees a call's state (a spare, a slot's, or one that ended). */
+void lp_call_free(lp_call *k);
 
 /* Frees what the client holds (after close, once no call runs on it). */
 void lp_client_release(lp_client *c);

@@ -1,3 +1,5 @@
+/* Client configuration: the one table of options, read from a Lua table
+ * and the ALIBABA_CLOUD_* environment, with the endpoint and proxy rules. */
 #include "config.h"
 
 #include <math.h>
@@ -12,8 +14,8 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "args.h"
 #include "encode.h"
-#include "validate.h"
 #include "version.h"
 
 #define LP_DEFAULT_HOST "live.aliyuncs.com"
@@ -24,6 +26,9 @@ typedef enum {
   OPT_TEXT,         /* a path, URL or name: UTF-8 without control characters */
   OPT_ENDPOINT, OPT_REGION_ID, OPT_ALGORITHM, OPT_NUMBER, OPT_BOOL,
   OPT_FUNCTION,     /* a Lua function: checked here, kept by the client (client.c) */
+  OPT_KEY_NAME,     /* part of a Redis key: printable ASCII without spaces or braces */
+  OPT_NUMBER_OR_FALSE,
+  
   OPT_KIND_COUNT
 } opt_kind;
 
@@ -41,13 +46,15 @@ typedef struct staged {
   size_t len;
   double num;
   int given;
+  int is_false;   /* OPT_NUMBER_OR_FALSE given as false */
 } staged;
 
 enum {
   O_KEY_ID, O_SECRET, O_TOKEN, O_ENDPOINT, O_REGION_ID, O_ALGORITHM, O_CONNECT_TIMEOUT,
   O_TIMEOUT, O_CA_FILE, O_CA_PATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_MAX_RESPONSE,
   O_MAX_ATTEMPTS, O_RETRY_BASE, O_RETRY_MAX, O_RATE_LIMIT, O_RATE_BURST, O_MAX_PACING_WAIT,
-  O_ON_ATTEMPT, O_SHARED_DICT, O_COUNT
+  O_ON_ATTEMPT, O_SHARED_DICT, O_FORCE_LIBCURL, O_RATE_STORE, O_RATE_KEY, O_RATE_KEY_PREFIX,
+  O_RATE_STORE_TIMEOUT, O_RATE_STORE_FALLBACK, O_COUNT
 };
 
 static const option options[O_COUNT + 1] = {
@@ -73,20 +80,34 @@ static const option options[O_COUNT + 1] = {
   [O_MAX_PACING_WAIT] = {"max_pacing_wait", OPT_NUMBER, 0, NULL},
   [O_ON_ATTEMPT] = {"on_attempt", OPT_FUNCTION, 0, NULL},
   [O_SHARED_DICT] = {"shared_dict", OPT_TEXT, 256, NULL},
+  [O_FORCE_LIBCURL] = {"force_libcurl", OPT_BOOL, 0, NULL},
+  [O_RATE_STORE] = {"rate_store", OPT_TEXT, 4096, NULL},
+  [O_RATE_KEY] = {"rate_key", OPT_KEY_NAME, 128, NULL},
+  [O_RATE_KEY_PREFIX] = {"rate_key_prefix", OPT_KEY_NAME, 64, NULL},
+  [O_RATE_STORE_TIMEOUT] = {"rate_store_timeout", OPT_NUMBER, 0, NULL},
+  [O_RATE_STORE_FALLBACK] = {"rate_store_fallback", OPT_NUMBER_OR_FALSE, 0, NULL},
   [O_COUNT] = {NULL, 0, 0, NULL},
 };
 
 static const char *const algorithm_names[] = {"ACS3-HMAC-SHA256", "HMAC-SHA1", NULL};
 
+/* The text options with a default. */
+static const struct { int option; const char *value; } text_defaults[] = {
+  {O_RATE_KEY_PREFIX, "livepull"},
+};
+
+static const char *text_default(int o) {
+  for (size_t i = 0; i < sizeof text_defaults / sizeof text_defaults[0]; i++)
+    if (text_defaults[i].option == o) return text_defaults[i].value;
+  return NULL;
+}
+
+/* The options that only mean something with rate_store. */
+static const int store_options[] = {O_RATE_KEY, O_RATE_KEY_PREFIX, O_RATE_STORE_TIMEOUT, O_RATE_STORE_FALLBACK};
+
 /* The options lua/livepull/credentials reads (where the keys come from): C
  * only accepts them and notes that one is given, so they are not rows above. */
 static const char *const provider_options[] = {"credentials", "profile", NULL};
-
-static int is_provider_option(const char *name, size_t len) {
-  for (int i = 0; provider_options[i]; i++)
-    if (strlen(provider_options[i]) == len && memcmp(provider_options[i], name, len) == 0) return 1;
-  return 0;
-}
 
 static const option *find_option(const char *name, size_t len) {
   for (const option *o = options; o->name; o++)
@@ -95,37 +116,18 @@ static const option *find_option(const char *name, size_t len) {
 }
 
 static int check_keys(lua_State *L, int idx, lp_error *err) {
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    char shown[64];
-    if (lua_type(L, -2) != LUA_TSTRING) {
-      const char *type = lp_type_name(L, -2);
-      lua_pop(L, 2);
-      return FAIL("UnknownOption", "config", "option names must be strings; found a %s key", type);
-    }
-    size_t len;
-    const char *key = lua_tolstring(L, -2, &len);
-    if (!find_option(key, len) && !is_provider_option(key, len)) {
-      const char *hint = lp_suggest(key, len, &options[0].name, sizeof(option));
-      if (!hint) hint = lp_suggest(key, len, provider_options, sizeof provider_options[0]);
-      lp_excerpt(shown, sizeof shown, key, len, 40);
-      lua_pop(L, 2);
-      if (hint) return FAIL("UnknownOption", shown, "\"%s\" is not an option; did you mean \"%s\"?", shown, hint);
-      return FAIL("UnknownOption", shown, "\"%s\" is not an option of livepull.new", shown);
-    }
-    lua_pop(L, 1);
-  }
-  return 0;
+  lp_key_names names = {&options[0].name, sizeof(option), provider_options};
+  lp_unknown_key k;
+  if (!lp_find_unknown_key(L, idx, &names, &k)) return 0;
+  if (k.type) return FAIL("UnknownOption", "config", "option names must be strings; found a %s key", k.type);
+  if (k.hint) return FAIL("UnknownOption", k.shown, "\"%s\" is not an option; did you mean \"%s\"?", k.shown, k.hint);
+  return FAIL("UnknownOption", k.shown, "\"%s\" is not an option of livepull.new", k.shown);
 }
 
-/* Hosts and ports, one grammar for the endpoint and the proxy. */
-typedef enum { HOST_NAME, HOST_IPV4, HOST_IPV6 } host_kind;
-
-typedef struct authority {
-  const char *host;   /* IPv6 with its brackets */
-  size_t host_len;
-  host_kind kind;
-} authority;
+/* Hosts and ports (config.h): one grammar for the endpoint, the proxy and
+ * the rate store. */
+typedef lp_host_kind host_kind;
+typedef lp_authority authority;
 
 /* A number as inet_aton reads one (decimal, 0-octal or 0x-hex): a host
  * made of such labels is an address to libcurl and the resolver, however
@@ -175,20 +177,20 @@ static const char *check_name(const char *s, size_t n, host_kind *kind) {
     last = start;
     start = i + 1;
   }
-  *kind = HOST_NAME;
+  *kind = LP_HOST_NAME;
   if (numeric_label(s + last, n - last)) {
     if (!plain_ipv4(s, n))
       return "host looks like an IPv4 address: write it as four decimal numbers 0-255 without leading zeros";
-    *kind = HOST_IPV4;
+    *kind = LP_HOST_IPV4;
   }
   return NULL;
 }
 
-/* host[:port] in a[0..n): NULL, or the broken rule (never quoting a). */
-static const char *parse_host_port(const char *a, size_t n, authority *out) {
+const char *lp_parse_host_port(const char *a, size_t n, authority *out) {
   size_t hlen;
   const char *rule;
   out->host = a;
+  out->port = 0;
   if (n > 0 && a[0] == '[') {
     const char *close = memchr(a, ']', n);
     if (!close) return "has an unclosed IPv6 bracket";
@@ -200,7 +202,7 @@ static const char *parse_host_port(const char *a, size_t n, authority *out) {
     text[hlen - 2] = '\0';
     if (inet_pton(AF_INET6, text, bin) != 1) return "has an invalid IPv6 address";
     if (hlen < n && a[hlen] != ':') return "has junk after the IPv6 address";
-    out->kind = HOST_IPV6;
+    out->kind = LP_HOST_IPV6;
   } else {
     const char *colon = memchr(a, ':', n);
     hlen = colon ? (size_t)(colon - a) : n;
@@ -217,6 +219,7 @@ static const char *parse_host_port(const char *a, size_t n, authority *out) {
     }
     if (digits == 0 || p[0] == '0' || port < 1 || port > 65535)
       return "port must be a number from 1 to 65535 without leading zeros";
+    out->port = (int)port;
   }
   return NULL;
 }
@@ -224,14 +227,14 @@ static const char *parse_host_port(const char *a, size_t n, authority *out) {
 /* Loopback, where plain http is allowed: an IPv4 address in 127.0.0.0/8
  * (plain spelling, checked above), [::1] and localhost, written exactly so. */
 static int is_loopback(const authority *h) {
-  if (h->kind == HOST_IPV4) return h->host_len > 4 && memcmp(h->host, "127.", 4) == 0;
-  if (h->kind == HOST_IPV6) return h->host_len == 5 && memcmp(h->host, "[::1]", 5) == 0;
+  if (h->kind == LP_HOST_IPV4) return h->host_len > 4 && memcmp(h->host, "127.", 4) == 0;
+  if (h->kind == LP_HOST_IPV6) return h->host_len == 5 && memcmp(h->host, "[::1]", 5) == 0;
   return h->host_len == 9 && memcmp(h->host, "localhost", 9) == 0;
 }
 
 /* "host", "host:port", "http(s)://host[:port][/]" -> scheme and authority. */
 static int parse_endpoint(const char *s, size_t n, int allow_insecure, const char **scheme,
-                          const char **auth, size_t *auth_len, lp_error *err) {
+                          const char **auth, size_t *auth_len, size_t *host_len, lp_error *err) {
   const char *p = s, *end = s + n;
   *scheme = "https";
   const char *sep = strstr(s, "://");
@@ -250,7 +253,7 @@ static int parse_endpoint(const char *s, size_t n, int allow_insecure, const cha
   if (memchr(a, '@', alen))
     return FAIL("InvalidConfig", "endpoint", "endpoint must not carry user info (name@host)");
   authority host;
-  const char *rule = parse_host_port(a, alen, &host);
+  const char *rule = lp_parse_host_port(a, alen, &host);
   if (rule) return FAIL("InvalidConfig", "endpoint", "endpoint %s", rule);
   if (strcmp(*scheme, "http") == 0 && !allow_insecure && !is_loopback(&host))
     return FAIL("InvalidConfig", "endpoint",
@@ -258,6 +261,7 @@ static int parse_endpoint(const char *s, size_t n, int allow_insecure, const cha
                 "localhost); use https:// (or allow_insecure_http = true)");
   *auth = a;
   *auth_len = alen;
+  *host_len = host.host_len;
   return 0;
 }
 
@@ -294,8 +298,7 @@ static void split_proxy(const char *s, size_t n, proxy_parts *o) {
   }
 }
 
-/* RFC 3986 user info: unreserved, sub-delims, ':' and %XX escapes. */
-static int userinfo_ok(const char *s, size_t n) {
+int lp_userinfo_ok(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c == '%') {
@@ -331,7 +334,7 @@ static int check_proxy(const char *s, size_t n, lp_error *err) {
   size_t host_len = p.auth_len;
   if (p.user) {
     size_t info_len = p.user_len + (p.password ? p.password_len + 1 : 0);
-    if (!userinfo_ok(p.user, info_len))
+    if (!lp_userinfo_ok(p.user, info_len))
       return FAIL("InvalidConfig", "proxy",
                   "proxy user info may hold only letters, digits, -._~!$&'()*+,;=: and %%XX escapes "
                   "(percent-encode anything else, a space as %%20)");
@@ -339,7 +342,7 @@ static int check_proxy(const char *s, size_t n, lp_error *err) {
     host_len -= info_len + 1;
   }
   authority a;
-  const char *rule = parse_host_port(host, host_len, &a);
+  const char *rule = lp_parse_host_port(host, host_len, &a);
   if (rule) return FAIL("InvalidConfig", "proxy", "proxy %s", rule);
   return 0;
 }
@@ -389,6 +392,7 @@ static int proxy_from_environment(const char *scheme, staged *proxy, char *buf, 
 
 void lp_config_secrets(const lp_config *cfg, lp_secrets *out) {
   if (cfg->security_token) lp_secrets_add(out, cfg->security_token, strlen(cfg->security_token));
+  lp_store_url_secrets(cfg->rate_store, out);
   if (!cfg->proxy) return;
   proxy_parts p;
   split_proxy(cfg->proxy, strlen(cfg->proxy), &p);
@@ -409,6 +413,10 @@ static int check_text(const option *o, const char *s, size_t len, lp_error *err)
     if (o->kind == OPT_CREDENTIAL && (c <= 0x20 || c >= 0x7F))
       return FAIL("InvalidConfig", o->name,
                   "%s must be printable ASCII without spaces (check for a stray newline or quote)", o->name);
+    if (o->kind == OPT_KEY_NAME && (c <= 0x20 || c >= 0x7F || c == '{' || c == '}'))
+      return FAIL("InvalidConfig", o->name,
+                  "%s must be printable ASCII without spaces or braces (the key's {...} is its Redis Cluster "
+                  "hash tag)", o->name);
     if (c < 0x20 || c == 0x7F)
       return FAIL("InvalidConfig", o->name, "%s must not contain control characters", o->name);
   }
@@ -444,8 +452,16 @@ static int stage(lua_State *L, int idx, const option *o, staged *v, lp_error *er
       lua_pop(L, 1);
       if (t != LUA_TFUNCTION) return FAIL("InvalidConfig", o->name, "%s must be a function", o->name);
       return 0;
-    } else if (o->kind == OPT_NUMBER) {
-      if (t != LUA_TNUMBER) { lua_pop(L, 1); return FAIL("InvalidConfig", o->name, "%s must be a number", o->name); }
+    } else if (o->kind == OPT_NUMBER_OR_FALSE && t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+      v->given = v->is_false = 1;
+      lua_pop(L, 1);
+      return 0;
+    } else if (o->kind == OPT_NUMBER || o->kind == OPT_NUMBER_OR_FALSE) {
+      if (t != LUA_TNUMBER) {
+        lua_pop(L, 1);
+        return FAIL("InvalidConfig", o->name, "%s must be a number%s", o->name,
+                    o->kind == OPT_NUMBER_OR_FALSE ? " or false" : "");
+      }
       v->num = lua_tonumber(L, -1);
       v->given = 1;
       lua_pop(L, 1);
@@ -474,14 +490,15 @@ static char *dup_n(const char *s, size_t n) {
 
 void lp_config_free(lp_config *cfg) {
   char **strings[] = {&cfg->access_key_id, &cfg->access_key_secret, &cfg->security_token,
-                      &cfg->base_url, &cfg->authority, &cfg->region_id, &cfg->ca_file,
+                      &cfg->base_url, &cfg->authority, &cfg->host, &cfg->region_id, &cfg->ca_file,
                       &cfg->ca_path, &cfg->proxy, &cfg->no_proxy, &cfg->user_agent,
-                      &cfg->shared_dict};
+                      &cfg->shared_dict, &cfg->rate_store, &cfg->rate_key, &cfg->rate_key_prefix};
   for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
     if (*strings[i]) OPENSSL_cleanse(*strings[i], strlen(*strings[i]));   /* secrets die with the client */
     free(*strings[i]);
     *strings[i] = NULL;
   }
+  lp_store_url_free(&cfg->store);
 }
 
 /* The numeric options: default, range and whether it must be whole;
@@ -504,11 +521,15 @@ static const struct {
    "0 (no pacing) or a number of requests per second from 0.01 to 1000000", 0.01},
   {O_RATE_BURST, 10, 1, 1e6, 0, 0, "a number of requests from 1 to 1000000", 0},
   {O_MAX_PACING_WAIT, 60, 0, 86400, 0, 0, "a number of seconds from 0 to 86400", 0},
+  {O_RATE_STORE_TIMEOUT, 0.25, 0, 60, 1, 0, "a number of seconds above 0 and at most 60", 0},
+  {O_RATE_STORE_FALLBACK, 1, 0.01, 1e6, 0, 0,
+   "a number of requests per second from 0.01 to 1000000, or false (fail the call instead)", 0},
 };
 
 static int check_numbers(const staged *v, double *out, lp_error *err) {
   for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
     int o = numbers[i].option;
+    if (v[o].is_false) { out[o] = 0; continue; }   /* rate_store_fallback = false */
     double x = v[o].given ? v[o].num : numbers[i].fallback;
     int below = numbers[i].min_exclusive ? !(x > numbers[i].min) : !(x >= numbers[i].min);
     int too_small = numbers[i].min_nonzero > 0 && x != 0 && !(x >= numbers[i].min_nonzero);
@@ -539,10 +560,8 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   if (!lua_isnoneornil(L, idx)) {
     if (lua_type(L, idx) != LUA_TTABLE)
       return FAIL("InvalidConfig", "config", "the configuration must be a table (got %s)", lp_type_name(L, idx));
-    if (lua_getmetatable(L, idx)) {
-      lua_pop(L, 1);
+    if (!lp_is_plain_table(L, idx))
       return FAIL("InvalidConfig", "config", "the configuration must be a plain table without a metatable");
-    }
     if (check_keys(L, idx, err) != 0) return -1;
   } else {
     idx = 0;
@@ -564,14 +583,14 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
                 "variables ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET");
 
   const char *scheme = "https", *auth = LP_DEFAULT_HOST;
-  size_t auth_len = strlen(auth);
+  size_t auth_len = strlen(auth), host_len = auth_len;
   int insecure = v[O_INSECURE].given && v[O_INSECURE].num != 0;
   if (v[O_ENDPOINT].given &&
-      parse_endpoint(v[O_ENDPOINT].s, v[O_ENDPOINT].len, insecure, &scheme, &auth, &auth_len, err) != 0)
+      parse_endpoint(v[O_ENDPOINT].s, v[O_ENDPOINT].len, insecure, &scheme, &auth, &auth_len, &host_len, err) != 0)
     return -1;
 
   char env_proxy[4096 + 8];
-  staged no_proxy = {NULL, 0, 0, 0};
+  staged no_proxy = {NULL, 0, 0, 0, 0};
   if (v[O_PROXY].len == 0) v[O_PROXY].s = NULL;   /* proxy = "": none, as when unset */
   if (v[O_PROXY].s && v[O_PROXY].len == 3 && memcmp(v[O_PROXY].s, "env", 3) == 0 &&
       proxy_from_environment(scheme, &v[O_PROXY], env_proxy, sizeof env_proxy, &no_proxy, err) != 0)
@@ -595,6 +614,17 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   }
   double num[O_COUNT];
   if (check_numbers(v, num, err) != 0) return -1;
+  if (v[O_RATE_STORE].len == 0) v[O_RATE_STORE].s = NULL;   /* rate_store = "": local pacing, as when unset */
+  for (size_t i = 0; !v[O_RATE_STORE].s && i < sizeof store_options / sizeof store_options[0]; i++)
+    if (v[store_options[i]].given)
+      return FAIL("InvalidConfig", options[store_options[i]].name, "%s is used only with rate_store",
+                  options[store_options[i]].name);
+  if (v[O_RATE_STORE].s && num[O_RATE_LIMIT] == 0)
+    return FAIL("InvalidConfig", "rate_store", "rate_store shares a rate: rate_limit must not be 0");
+  /* The last check, as it allocates: freed below if a copy fails. */
+  if (v[O_RATE_STORE].s && lp_store_url_parse(v[O_RATE_STORE].s, v[O_RATE_STORE].len, &cfg->store, err) != 0)
+    return -1;
+  const char *prefix = v[O_RATE_KEY_PREFIX].given ? v[O_RATE_KEY_PREFIX].s : text_default(O_RATE_KEY_PREFIX);
 
   /* Everything is checked: now copy what the client keeps. */
   char ua[512];
@@ -615,19 +645,26 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
     {&cfg->proxy, v[O_PROXY].s, v[O_PROXY].len},
     {&cfg->no_proxy, no_proxy.s, no_proxy.len},
     {&cfg->shared_dict, v[O_SHARED_DICT].s, v[O_SHARED_DICT].len},
+    {&cfg->rate_store, v[O_RATE_STORE].s, v[O_RATE_STORE].len},
+    {&cfg->rate_key, v[O_RATE_KEY].s, v[O_RATE_KEY].len},
+    {&cfg->rate_key_prefix, v[O_RATE_STORE].s ? prefix : NULL, strlen(prefix)},
     {&cfg->user_agent, ua, strlen(ua)},
     {&cfg->base_url, base, strlen(base)},
     {&cfg->authority, auth, auth_len},
+    {&cfg->host, auth, host_len},
   };
   for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
     if (!copies[i].src) continue;
     *copies[i].dst = dup_n(copies[i].src, copies[i].len);
     if (!*copies[i].dst) { lp_config_free(cfg); return FAIL("OutOfMemory", NULL, "out of memory"); }
   }
+  cfg->scheme = scheme;   /* a static string */
+  cfg->port = host_len < auth_len ? atoi(auth + host_len + 1) : strcmp(scheme, "https") == 0 ? 443 : 80;
   cfg->algorithm = algorithm;
   cfg->connect_timeout = num[O_CONNECT_TIMEOUT];
   cfg->timeout = num[O_TIMEOUT];
   cfg->allow_insecure_http = insecure;
+  cfg->force_libcurl = v[O_FORCE_LIBCURL].given && v[O_FORCE_LIBCURL].num != 0;
   cfg->max_response_bytes = (long long)num[O_MAX_RESPONSE];
   cfg->max_attempts = (int)num[O_MAX_ATTEMPTS];
   cfg->retry_base_delay = num[O_RETRY_BASE];
@@ -635,6 +672,8 @@ int lp_config_read(lua_State *L, int idx, const char *runtime, lp_config *cfg, l
   cfg->rate_limit = num[O_RATE_LIMIT];
   cfg->rate_burst = num[O_RATE_BURST];
   cfg->max_pacing_wait = num[O_MAX_PACING_WAIT];
+  cfg->rate_store_timeout = num[O_RATE_STORE_TIMEOUT];
+  cfg->rate_store_fallback = num[O_RATE_STORE_FALLBACK];
   return 0;
 }
 
@@ -644,7 +683,8 @@ int lp_config_options(lua_State *L) {
   static const char *const type_names[OPT_KIND_COUNT] = {
     [OPT_CREDENTIAL] = "string", [OPT_TEXT] = "string", [OPT_ENDPOINT] = "string",
     [OPT_REGION_ID] = "string", [OPT_ALGORITHM] = "string", [OPT_NUMBER] = "number",
-    [OPT_BOOL] = "boolean", [OPT_FUNCTION] = "function",
+    [OPT_BOOL] = "boolean", [OPT_FUNCTION] = "function", [OPT_KEY_NAME] = "string",
+    [OPT_NUMBER_OR_FALSE] = "number or false",
   };
   lua_createtable(L, O_COUNT, 0);
   for (int i = 0; i < O_COUNT; i++) {
@@ -667,6 +707,7 @@ int lp_config_options(lua_State *L) {
     if (o->kind == OPT_ENDPOINT) lua_pushliteral(L, "https://" LP_DEFAULT_HOST);
     else if (o->kind == OPT_ALGORITHM) lua_pushstring(L, algorithm_names[0]);
     else if (o->kind == OPT_BOOL) lua_pushboolean(L, 0);
+    else if (text_default(i)) lua_pushstring(L, text_default(i));
     else lua_pushnil(L);
     for (size_t k = 0; k < sizeof numbers / sizeof numbers[0]; k++) {
       if (numbers[k].option != i) continue;

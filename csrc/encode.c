@@ -1,3 +1,4 @@
+/* Byte encodings: percent-encoding, JSON strings, UTF-8 checks, hex, Base64. */
 #include "encode.h"
 
 int lp_is_alnum(unsigned char c) {

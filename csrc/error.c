@@ -1,3 +1,4 @@
+/* Error tables: building them, their metatable (__tostring) and raw reads. */
 #include "error.h"
 
 #include <stdarg.h>

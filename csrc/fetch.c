@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "args.h"
 #include "buffer.h"
 #include "error.h"
 #include "session.h"
@@ -176,7 +177,7 @@ static void push_headers(lua_State *L, fetchwork *w) {
 
 int lp_fetch(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_argcheck(L, !lua_getmetatable(L, 1), 1, "a plain table");
+  luaL_argcheck(L, lp_is_plain_table(L, 1), 1, "a plain table");
   size_t url_len = 0, body_len = 0, n = 0;
   const char *method = str_field(L, "method", &n);
   const char *url = str_field(L, "url", &url_len);

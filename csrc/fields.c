@@ -1,3 +1,5 @@
+/* The operations as data: the parameter rows of each operation and the
+ * value sets they name. */
 #include "fields.h"
 
 #include <string.h>
@@ -85,11 +87,12 @@ static const lp_field list_fields[] = {
 /* Update sets values, and Describe, List, Stop, Restart and Delete end in
  * the same state however often they run; Create makes a new task each time,
  * so it is repeated only when the service surely did not act on it. */
+/* In a task's life order: the order help and the docs list them in. */
 const lp_operation lp_operations[] = {
-  {"UpdateLivePullToPush", "update", "GET", update_fields, 1},
   {"CreateLivePullToPush", "create", "POST", create_fields, 0},
   {"DescribeLivePullToPush", "describe", "GET", task_fields, 1},
   {"DescribeLivePullToPushList", "list", "GET", list_fields, 1},
+  {"UpdateLivePullToPush", "update", "GET", update_fields, 1},
   {"StopLivePullToPush", "stop", "GET", task_fields, 1},
   {"RestartLivePullToPush", "restart", "GET", task_fields, 1},
   {"DeleteLivePullToPush", "delete", "GET", task_fields, 1},
@@ -100,4 +103,10 @@ const lp_operation *lp_operation_find(const char *action) {
   for (const lp_operation *op = lp_operations; op->action; op++)
     if (strcmp(op->action, action) == 0) return op;
   return NULL;
+}
+
+int lp_operation_takes(const lp_operation *op, const char *name) {
+  for (const lp_field *f = op->fields; f->name; f++)
+    if (strcmp(f->name, name) == 0) return 1;
+  return 0;
 }

@@ -58,6 +58,8 @@ extern const lp_operation lp_operations[];   /* terminated by action == NULL */
 extern const char *const lp_task_regions[];
 
 const lp_operation *lp_operation_find(const char *action);
+/* 1 when op has a parameter row called name. */
+int lp_operation_takes(const lp_operation *op, const char *name);
 
 #define LP_API_VERSION "2016-11-01"
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "client.h"
 #include "client_impl.h"
 #include "compat.h"
@@ -14,6 +15,7 @@
 #include "fetch.h"
 #include "fields.h"
 #include "policy.h"
+#include "rate_store.h"
 #include "redact.h"
 #include "response.h"
 #include "session.h"
@@ -52,7 +54,7 @@ static const char *opt_field(lua_State *L, int t, const char *name, int required
  * checking other implementations. No validation: it signs what it is given. */
 static int core_sign(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_argcheck(L, !lua_getmetatable(L, 1), 1, "a plain table");
+  luaL_argcheck(L, lp_is_plain_table(L, 1), 1, "a plain table");
   lp_sign_input in;
   lp_algorithm algorithm;
   memset(&in, 0, sizeof in);
@@ -60,11 +62,12 @@ static int core_sign(lua_State *L) {
   if (strcmp(alg, "ACS3-HMAC-SHA256") == 0) algorithm = LP_ALG_ACS3_HMAC_SHA256;
   else if (strcmp(alg, "HMAC-SHA1") == 0) algorithm = LP_ALG_HMAC_SHA1;
   else return luaL_error(L, "sign: unknown algorithm");
-  in.method = opt_field(L, 1, "method", 1);
-  in.authority = opt_field(L, 1, "host", 1);
-  in.action = opt_field(L, 1, "action", 1);
-  in.version = opt_field(L, 1, "version", 1);
-  in.format = opt_field(L, 1, "format", 0);
+  lp_http_request r = {
+    .method = opt_field(L, 1, "method", 1), .authority = opt_field(L, 1, "host", 1),
+    .action = opt_field(L, 1, "action", 1), .version = opt_field(L, 1, "version", 1),
+    .format = opt_field(L, 1, "format", 0), .path = "/",
+    .headers = {{"accept", "application/json"}},   /* the bare signer adds no user agent */
+  };
   in.access_key_id = opt_field(L, 1, "access_key_id", 1);
   const char *secret = opt_field(L, 1, "access_key_secret", 1);
   in.security_token = opt_field(L, 1, "security_token", 0);
@@ -83,7 +86,7 @@ static int core_sign(lua_State *L) {
   int q = lua_gettop(L);
   if (!lua_isnil(L, q)) {
     luaL_checktype(L, q, LUA_TTABLE);
-    luaL_argcheck(L, !lua_getmetatable(L, q), 1, "query must be a plain table");
+    luaL_argcheck(L, lp_is_plain_table(L, q), 1, "query must be a plain table");
     for (int i = 1; i <= (int)lp_rawlen(L, q); i++) {
       lua_rawgeti(L, q, i);
       if (lua_type(L, -1) != LUA_TTABLE)   /* an entry must be a table before it is indexed */
@@ -99,7 +102,8 @@ static int core_sign(lua_State *L) {
       lua_pop(L, 3);   /* the names stay referenced by the query table */
     }
   }
-  if (lp_sign(&in, &w->req, &w->sig) != 0) return luaL_error(L, "sign: out of memory");
+  r.params = &w->req;
+  if (lp_sign(&in, &r, &w->sig) != 0) return luaL_error(L, "sign: out of memory");
 
   lua_createtable(L, 0, 5);
   lua_pushlstring(L, w->sig.canonical.data, w->sig.canonical.len);
@@ -110,7 +114,7 @@ static int core_sign(lua_State *L) {
   lua_setfield(L, -2, "signature");
   lua_pushlstring(L, w->sig.query.data, w->sig.query.len);
   lua_setfield(L, -2, "query");
-  lp_push_headers(L, &w->sig);
+  lp_push_headers(L, &r, &w->sig);
   lua_setfield(L, -2, "headers");
   return 1;
 }
@@ -208,12 +212,17 @@ static int core_is_error(lua_State *L) {
   return 1;
 }
 
-/* core.operations(): { [action] = method name } */
+/* core.operations(): { {action = "CreateLivePullToPush", method = "create"}, ... } in
+ * the table's order, which is a task's life order (help and docs list them so). */
 static int core_operations(lua_State *L) {
   lua_newtable(L);
-  for (const lp_operation *op = lp_operations; op->action; op++) {
-    lua_pushstring(L, op->method);
-    lua_setfield(L, -2, op->action);
+  for (int i = 0; lp_operations[i].action; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, lp_operations[i].action);
+    lua_setfield(L, -2, "action");
+    lua_pushstring(L, lp_operations[i].method);
+    lua_setfield(L, -2, "method");
+    lua_rawseti(L, -2, i + 1);
   }
   return 1;
 }
@@ -293,16 +302,6 @@ static void record_runtime(lua_State *L) {
   lua_pop(L, 1);
 }
 
-#if LUA_VERSION_NUM < 502
-void lp_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
-  for (; l->name; l++) {
-    for (int i = 0; i < nup; i++) lua_pushvalue(L, -nup);
-    lua_pushcclosure(L, l->func, nup);
-    lua_setfield(L, -(nup + 2), l->name);
-  }
-  lua_pop(L, nup);
-}
-#endif
 
 __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
   record_runtime(L);
@@ -313,7 +312,8 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"bucket_take", core_bucket_take}, {"fail", lp_client_fail}, {"retry_rule", core_retry_rule},
     {"monotonic", core_monotonic}, {"set_credentials", lp_client_set_credentials}, {"fetch", lp_fetch},
     {"fetch_check", lp_fetch_check}, {"check_many", lp_core_check_many}, {"isatty", core_isatty},
-    {"sigint_interrupts", core_sigint_interrupts}, {NULL, NULL},
+    {"sigint_interrupts", core_sigint_interrupts}, {"rate_store", lp_rate_store_info},
+    {"rate_script", lp_rate_script}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

@@ -4,11 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "args.h"
 #include "client.h"
 #include "client_impl.h"
 #include "pacing.h"
+#include "process.h"
 #include "response.h"
 #include "timeutil.h"
 
@@ -34,13 +35,13 @@ typedef struct many_slot {
 
 struct lp_many {
   CURLM *multi;
-  pid_t pid;   /* curl handles are used only by the process that made them */
+  unsigned long generation;   /* curl handles are used only by the process that made them */
   many_slot slots[MANY_MAX_SLOTS];
 };
 
 void lp_many_free(struct lp_many *m) {
   if (!m) return;
-  int own = m->pid == getpid();
+  int own = m->generation == lp_process_generation();
   for (int i = 0; i < MANY_MAX_SLOTS; i++) {
     many_slot *s = &m->slots[i];
     if (own && s->session.easy) {
@@ -49,14 +50,7 @@ void lp_many_free(struct lp_many *m) {
     } else {
       lp_buf_free(&s->session.answer.body);   /* a forked child leaves the parent's handles alone */
     }
-    if (s->call) {
-      lp_request_free(&s->call->req);
-      lp_signed_free(&s->call->sig);
-      lp_buf_free(&s->call->url);
-      lp_buf_free(&s->call->line);
-      lp_buf_free(&s->call->answer.body);
-      free(s->call);
-    }
+    lp_call_free(s->call);
   }
   if (own && m->multi) curl_multi_cleanup(m->multi);
   free(m);
@@ -103,11 +97,11 @@ static struct lp_many *many_begin(lua_State *L, lp_client *c) {
   lua_setmetatable(L, -2);
   struct lp_many *m = c->spare_many;
   c->spare_many = NULL;
-  if (m && m->pid != getpid()) { lp_many_free(m); m = NULL; }   /* inherited across fork */
+  if (m && m->generation != lp_process_generation()) { lp_many_free(m); m = NULL; }   /* inherited across fork */
   if (!m) {
     m = (struct lp_many *)calloc(1, sizeof *m);
     if (!m) return NULL;
-    m->pid = getpid();
+    m->generation = lp_process_generation();
     m->multi = curl_multi_init();
     if (!m->multi) { free(m); return NULL; }
     curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, (long)MANY_MAX_SLOTS);
@@ -240,7 +234,7 @@ static void start(lua_State *L, run *r, many_slot *s, double now) {
   k->answered = 0;
   k->elapsed = 0;
   s->reserved = 0;
-  if (lp_call_sign(c, k, r->op, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
+  if (lp_call_sign(c, k, NULL, NULL, lp_time_now(), &err) != 0) goto failed;
   struct curl_slist *headers = lp_call_headers(k);
   if (!headers) {
     lp_error_set(&err, "config", "OutOfMemory", NULL, "out of memory while building headers");
@@ -402,7 +396,7 @@ static void drive(lua_State *L, run *r) {
 static int check_arguments(lua_State *L, int list, int opts, int shift, int *n, int *concurrency,
                            int *has_on_result) {
   if (lua_type(L, list) != LUA_TTABLE) return luaL_argerror(L, list + shift, "a sequence of parameter tables");
-  luaL_argcheck(L, !lua_getmetatable(L, list), list + shift, "the list must be a plain table");
+  luaL_argcheck(L, lp_is_plain_table(L, list), list + shift, "the list must be a plain table");
   int len = (int)lp_rawlen(L, list), count = 0;
   lua_pushnil(L);
   while (lua_next(L, list)) {
@@ -420,7 +414,7 @@ static int check_arguments(lua_State *L, int list, int opts, int shift, int *n, 
   *has_on_result = 0;
   if (lua_isnoneornil(L, opts)) return 0;
   if (lua_type(L, opts) != LUA_TTABLE) return luaL_argerror(L, opts + shift, "a table of options or nil");
-  luaL_argcheck(L, !lua_getmetatable(L, opts), opts + shift, "the options must be a plain table");
+  luaL_argcheck(L, lp_is_plain_table(L, opts), opts + shift, "the options must be a plain table");
   lua_pushnil(L);
   while (lua_next(L, opts)) {
     const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";

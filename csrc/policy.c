@@ -1,3 +1,5 @@
+/* Retry and pacing arithmetic: backoff with jitter, the failure-code
+ * table, the token bucket, monotonic time and an interruptible sleep. */
 #include "policy.h"
 
 #include <errno.h>
@@ -30,6 +32,7 @@ static const lp_failure_rule failure_rules[] = {
   {"EmptyReply", 1, 0, 0, 0},
   {"PartialResponse", 1, 0, 0, 0},
   {"PacingTimeout", 1, 1, 1, 0},
+  {"RateStoreUnavailable", 1, 1, 1, 0},   /* Redis away and rate_store_fallback = false */
   {"Interrupted", 1, 1, 1, 0},
   {NULL, 0, 0, 0, 0},
 };

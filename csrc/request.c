@@ -1,3 +1,5 @@
+/* The request's parameter list and the signed query and headers: adding,
+ * finding, resetting, freeing. */
 #include "request.h"
 
 #include <string.h>

@@ -1,6 +1,7 @@
-/* The request between the stages: validated parameters (name, value) and,
- * after signing, the query string and headers to send. Both live in buffers
- * owned by the client userdata and reused call after call. */
+/* The values between the stages: validated parameters (name, value), the
+ * HTTP request value built from them and, after signing, the query string
+ * and headers to send. No Lua, no libcurl: the signer and its fuzz target
+ * see only these. */
 #ifndef LIVEPULL_REQUEST_H
 #define LIVEPULL_REQUEST_H
 
@@ -41,6 +42,25 @@ typedef struct lp_signed {
   int nheaders;
   char signature[65];
 } lp_signed;
+
+/* The unsigned headers every request carries, besides what the signer adds. */
+#define LP_UNSIGNED_HEADERS 2
+
+/* What a call sends, before the signature. The strings point into the
+ * operation table, the configuration and the parameters' arena, so a value
+ * is valid while the call's request and the client's config are. */
+typedef struct lp_http_request {
+  const char *method;      /* "GET" / "POST" */
+  const char *scheme;      /* "https", or "http" on loopback */
+  const char *host;        /* a name, a dotted quad or a bracketed IPv6 literal */
+  int port;
+  const char *authority;   /* host[:port]: the host header, which is signed */
+  const char *path;        /* "/": RPC-style calls have no other */
+  const char *action, *version;
+  const char *format;      /* the answer's format: JSON */
+  const lp_request *params;
+  struct { const char *name, *value; } headers[LP_UNSIGNED_HEADERS];
+} lp_http_request;
 
 void lp_request_reset(lp_request *r);
 void lp_request_free(lp_request *r);

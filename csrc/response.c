@@ -1,3 +1,5 @@
+/* Parse: a raw answer (status, body) into the result table or an api or
+ * protocol error table, the same for every transport. */
 #include "response.h"
 
 #include <math.h>

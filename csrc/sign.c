@@ -1,3 +1,5 @@
+/* The signers, ACS3-HMAC-SHA256 and the RPC HMAC-SHA1, over a const request
+ * value: the query and headers to add, never a write to the request. */
 #include "sign.h"
 
 #include <string.h>
@@ -52,49 +54,61 @@ static int signer_mac(const lp_signer *s, const char *data, size_t len, unsigned
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-static int param_less(const lp_param *a, const lp_param *b) {
+/* One name=value pair to sign: a request parameter, or one of V1's common
+ * parameters, which are merged here rather than added to the request. */
+typedef struct sign_pair {
+  const char *name, *value;
+  size_t name_len, value_len;
+} sign_pair;
+
+#define MAX_COMMON 9
+
+static int pair_less(const sign_pair *a, const sign_pair *b) {
   size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
   int c = memcmp(a->name, b->name, n);
   return c < 0 || (c == 0 && a->name_len < b->name_len);
 }
 
-void lp_canonical_query(const lp_request *req, lp_buf *out) {
-  /* Insertion sort of indexes: a request has a few dozen params at most. */
-  int order[LP_MAX_PARAMS];
+/* The canonical query of req's parameters and the extra pairs: sorted by
+ * name (insertion sort: a few dozen pairs at most), percent-encoded. */
+static void canonical_query(const lp_request *req, const sign_pair *extra, int nextra, lp_buf *out) {
+  sign_pair pairs[LP_MAX_PARAMS + MAX_COMMON];
+  int n = 0;
   for (int i = 0; i < req->nparams; i++) {
+    const lp_param *p = &req->params[i];
+    pairs[n++] = (sign_pair){p->name, req->arena.data + p->value_off, p->name_len, p->value_len};
+  }
+  for (int i = 0; i < nextra; i++) pairs[n++] = extra[i];
+  for (int i = 1; i < n; i++) {
+    sign_pair x = pairs[i];
     int j = i;
-    while (j > 0 && param_less(&req->params[i], &req->params[order[j - 1]])) {
-      order[j] = order[j - 1];
-      j--;
-    }
-    order[j] = i;
+    for (; j > 0 && pair_less(&x, &pairs[j - 1]); j--) pairs[j] = pairs[j - 1];
+    pairs[j] = x;
   }
-  for (int k = 0; k < req->nparams; k++) {
-    const lp_param *p = &req->params[order[k]];
+  for (int k = 0; k < n; k++) {
     if (k) lp_buf_addchar(out, '&');
-    lp_percent_encode(out, p->name, p->name_len);
+    lp_percent_encode(out, pairs[k].name, pairs[k].name_len);
     lp_buf_addchar(out, '=');
-    lp_percent_encode(out, req->arena.data + p->value_off, p->value_len);
+    lp_percent_encode(out, pairs[k].value, pairs[k].value_len);
   }
 }
 
-static int add_param(lp_request *req, const char *name, const char *value) {
-  return lp_request_add(req, name, strlen(name), value, strlen(value));
-}
-
-static int sign_rpc_v1(const lp_sign_input *in, lp_request *req, lp_signed *out) {
-  const char *common[][2] = {
-    {"AccessKeyId", in->access_key_id}, {"Action", in->action},
-    {"Format", in->format ? in->format : "JSON"}, {"SignatureMethod", "HMAC-SHA1"},
+static int sign_rpc_v1(const lp_sign_input *in, const lp_http_request *r, lp_signed *out) {
+  const char *common[MAX_COMMON][2] = {
+    {"AccessKeyId", in->access_key_id}, {"Action", r->action},
+    {"Format", r->format ? r->format : "JSON"}, {"SignatureMethod", "HMAC-SHA1"},
     {"SignatureNonce", in->nonce}, {"SignatureVersion", "1.0"},
-    {"Timestamp", in->timestamp}, {"Version", in->version},
+    {"Timestamp", in->timestamp}, {"Version", r->version},
     {"SecurityToken", in->security_token},
   };
-  for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
-    if (common[i][1] && add_param(req, common[i][0], common[i][1]) != 0) return -1;
+  sign_pair extra[MAX_COMMON];
+  int nextra = 0;
+  for (int i = 0; i < MAX_COMMON; i++)
+    if (common[i][1])
+      extra[nextra++] = (sign_pair){common[i][0], common[i][1], strlen(common[i][0]), strlen(common[i][1])};
 
-  lp_canonical_query(req, &out->canonical);
-  lp_buf_addstr(&out->sts, in->method);
+  canonical_query(r->params, extra, nextra, &out->canonical);
+  lp_buf_addstr(&out->sts, r->method);
   lp_buf_addstr(&out->sts, "&%2F&");
   lp_percent_encode(&out->sts, out->canonical.data, out->canonical.len);
   if (!lp_buf_ok(&out->canonical) || !lp_buf_ok(&out->sts)) return -1;
@@ -107,26 +121,26 @@ static int sign_rpc_v1(const lp_sign_input *in, lp_request *req, lp_signed *out)
   lp_buf_add(&out->query, out->canonical.data, out->canonical.len);
   lp_buf_addstr(&out->query, "&Signature=");
   lp_percent_encode(&out->query, out->signature, strlen(out->signature));
-  lp_signed_add_header(out, "host", in->authority, strlen(in->authority));
+  lp_signed_add_header(out, "host", r->authority, strlen(r->authority));
   return 0;
 }
 
-static int sign_acs3(const lp_sign_input *in, lp_request *req, lp_signed *out) {
+static int sign_acs3(const lp_sign_input *in, const lp_http_request *r, lp_signed *out) {
   /* Already in byte order of their names: the canonical form wants them sorted. */
   const char *signed_headers[][2] = {
-    {"host", in->authority},
-    {"x-acs-action", in->action},
+    {"host", r->authority},
+    {"x-acs-action", r->action},
     {"x-acs-content-sha256", EMPTY_SHA256},   /* RPC calls here carry no body */
     {"x-acs-date", in->timestamp},
     {"x-acs-security-token", in->security_token},
     {"x-acs-signature-nonce", in->nonce},
-    {"x-acs-version", in->version},
+    {"x-acs-version", r->version},
   };
   const size_t nsigned = sizeof signed_headers / sizeof signed_headers[0];
 
-  lp_canonical_query(req, &out->query);
+  canonical_query(r->params, NULL, 0, &out->query);
   lp_buf *c = &out->canonical;
-  lp_buf_addstr(c, in->method);
+  lp_buf_addstr(c, r->method);
   lp_buf_addstr(c, "\n/\n");
   lp_buf_add(c, out->query.data, out->query.len);
   lp_buf_addchar(c, '\n');
@@ -187,12 +201,10 @@ static int sign_acs3(const lp_sign_input *in, lp_request *req, lp_signed *out) {
   return 0;
 }
 
-int lp_sign(const lp_sign_input *in, lp_request *req, lp_signed *out) {
+int lp_sign(const lp_sign_input *in, const lp_http_request *r, lp_signed *out) {
   lp_signed_reset(out);
   if (!in->signer || !in->signer->mac) return -1;
-  int rc = in->signer->algorithm == LP_ALG_HMAC_SHA1 ? sign_rpc_v1(in, req, out)
-                                                     : sign_acs3(in, req, out);
-  if (rc == 0) lp_signed_add_header(out, "accept", "application/json", 16);
+  int rc = in->signer->algorithm == LP_ALG_HMAC_SHA1 ? sign_rpc_v1(in, r, out) : sign_acs3(in, r, out);
   if (rc != 0 || !lp_buf_ok(&out->hbuf) || !lp_buf_ok(&out->query)) return -1;
   return 0;
 }

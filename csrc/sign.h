@@ -1,4 +1,4 @@
-/* Signing: a pure function of (request, credentials, timestamp, nonce).
+/* Signing: a pure function of (request value, credentials, time, nonce).
  * It never touches the network or Lua; tests feed it the published vectors. */
 #ifndef LIVEPULL_SIGN_H
 #define LIVEPULL_SIGN_H
@@ -22,23 +22,20 @@ typedef struct lp_signer {
 int lp_signer_init(lp_signer *s, lp_algorithm algorithm, const char *secret);
 void lp_signer_free(lp_signer *s);
 
+/* Who signs, when and with which nonce. */
 typedef struct lp_sign_input {
   const lp_signer *signer;
-  const char *method;      /* "GET" / "POST" */
-  const char *authority;   /* host[:port], signed as the host header */
-  const char *action, *version;
-  const char *format;      /* V1 only: "JSON" */
   const char *access_key_id;
   const char *security_token;   /* NULL without STS */
   const char *timestamp, *nonce;
 } lp_sign_input;
 
-/* Signs req (V1 adds the common parameters to it) into out: the query
- * string, the headers to send and, for inspection, the canonical form, the
- * string to sign and the signature. 0 ok, -1 out of memory. */
-int lp_sign(const lp_sign_input *in, lp_request *req, lp_signed *out);
-
-/* Canonical query of req's params: sorted by name, percent-encoded. */
-void lp_canonical_query(const lp_request *req, lp_buf *out);
+/* Signs the request value r into out: the query string to send, the
+ * headers to add (the signed ones and authorization) and, for inspection,
+ * the canonical form, the string to sign and the signature. r and its
+ * parameters are only read (V1's common parameters are merged into the
+ * query, not added to the request), so an attempt signs the same value
+ * again. 0 ok, -1 out of memory or an unkeyed signer. */
+int lp_sign(const lp_sign_input *in, const lp_http_request *r, lp_signed *out);
 
 #endif

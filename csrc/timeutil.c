@@ -1,3 +1,4 @@
+/* UTC times as YYYY-MM-DDTHH:MM:SSZ: now, formatting and parsing. */
 #include "timeutil.h"
 
 #include <time.h>

@@ -1,105 +1,32 @@
+/* Validation: an operation's parameter rows walked over a Lua table, into
+ * the name/value pairs of an lp_request or an error naming field and rule. */
 #include "validate.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "args.h"
 #include "encode.h"
 #include "timeutil.h"
 
 #define MAX_FIELDS LP_MAX_FIELDS
 #define FAIL(...) (lp_error_set(err, "validation", __VA_ARGS__), -1)
 
-const char *lp_type_name(lua_State *L, int idx) {
-  if (lua_type(L, idx) == LUA_TNUMBER) {
-#if LP_HAS_INTEGERS
-    if (lua_isinteger(L, idx)) return "integer";
-#endif
-    return "number";
-  }
-  return lua_typename(L, lua_type(L, idx));
-}
-
-int lp_check_integer(lua_State *L, int idx, long long *out) {
-  if (lua_type(L, idx) != LUA_TNUMBER) return -1;
-#if LP_HAS_INTEGERS
-  if (lua_isinteger(L, idx)) { *out = (long long)lua_tointeger(L, idx); return 0; }
-#endif
-  lua_Number d = lua_tonumber(L, idx);
-  /* 2^63 is exact as a double; anything at or past it does not fit. */
-  if (isnan(d) || isinf(d) || d != floor(d) || d >= 9223372036854775808.0 ||
-      d < -9223372036854775808.0)
-    return -2;
-  *out = (long long)d;
-  return 0;
-}
-
 static unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-
-static size_t edit_distance(const char *a, size_t n, const char *b, size_t m) {
-  size_t row[64];
-  if (n >= 63 || m >= 63) return 99;
-  for (size_t j = 0; j <= m; j++) row[j] = j;
-  for (size_t i = 1; i <= n; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= m; j++) {
-      size_t up = row[j];
-      size_t cost = lower((unsigned char)a[i - 1]) != lower((unsigned char)b[j - 1]);
-      size_t best = diag + cost;
-      if (up + 1 < best) best = up + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[m];
-}
-
-const char *lp_suggest(const char *name, size_t len, const char *const *names, size_t stride) {
-  const char *best = NULL;
-  size_t best_d = 3;
-  for (const char *const *p = names; *p; p = (const char *const *)((const char *)p + stride)) {
-    size_t d = edit_distance(name, len, *p, strlen(*p));
-    if (d < best_d) { best_d = d; best = *p; }
-  }
-  return best;
-}
-
-static const lp_field *find_field(const lp_operation *op, const char *name, size_t len) {
-  for (const lp_field *f = op->fields; f->name; f++)
-    if (strlen(f->name) == len && memcmp(f->name, name, len) == 0) return f;
-  return NULL;
-}
 
 /* Every key must be a string naming a parameter of the operation. */
 static int check_keys(lua_State *L, int idx, const lp_operation *op, lp_error *err) {
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    char shown[64], path[80];
-    if (lua_type(L, -2) != LUA_TSTRING) {
-      const char *type = lp_type_name(L, -2);
-      if (lua_type(L, -2) == LUA_TNUMBER) snprintf(path, sizeof path, "[%.17g]", lua_tonumber(L, -2));
-      else snprintf(path, sizeof path, "[%s]", type);
-      lua_pop(L, 2);
-      return FAIL("UnknownParameter", path,
-                  "parameter names must be strings; found a %s key in the parameters of %s",
-                  type, op->action);
-    }
-    size_t len;
-    const char *key = lua_tolstring(L, -2, &len);
-    if (!find_field(op, key, len)) {
-      const char *hint = lp_suggest(key, len, &op->fields[0].name, sizeof(lp_field));
-      lp_excerpt(shown, sizeof shown, key, len, 40);
-      lua_pop(L, 2);
-      if (hint)
-        return FAIL("UnknownParameter", shown, "\"%s\" is not a parameter of %s; did you mean \"%s\"?",
-                    shown, op->action, hint);
-      return FAIL("UnknownParameter", shown, "\"%s\" is not a parameter of %s", shown, op->action);
-    }
-    lua_pop(L, 1);
-  }
-  return 0;
+  lp_key_names names = {&op->fields[0].name, sizeof(lp_field), NULL};
+  lp_unknown_key k;
+  if (!lp_find_unknown_key(L, idx, &names, &k)) return 0;
+  if (k.type)
+    return FAIL("UnknownParameter", k.shown, "parameter names must be strings; found a %s key in the parameters of %s",
+                k.type, op->action);
+  if (k.hint)
+    return FAIL("UnknownParameter", k.shown, "\"%s\" is not a parameter of %s; did you mean \"%s\"?", k.shown,
+                op->action, k.hint);
+  return FAIL("UnknownParameter", k.shown, "\"%s\" is not a parameter of %s", k.shown, op->action);
 }
 
 static int starts_with_ci(const char *s, size_t n, const char *prefix) {
@@ -256,10 +183,8 @@ static int check_url_list(lua_State *L, int vidx, const lp_field *f, lp_request 
   if (lua_type(L, vidx) != LUA_TTABLE)
     return FAIL("InvalidParameter", name, "%s must be a list (a Lua sequence) of strings (got %s)",
                 name, lp_type_name(L, vidx));
-  if (lua_getmetatable(L, vidx)) {
-    lua_pop(L, 1);
+  if (!lp_is_plain_table(L, vidx))
     return FAIL("InvalidParameter", name, "%s must be a plain table without a metatable", name);
-  }
   long long count = 0, max_key = 0;
   lua_pushnil(L);
   while (lua_next(L, vidx)) {
@@ -372,11 +297,9 @@ int lp_validate(lua_State *L, int idx, const lp_operation *op, long long now, lp
   if (lua_type(L, idx) != LUA_TTABLE)
     return FAIL("InvalidParameter", "params", "the parameters of %s must be a table (got %s)",
                 op->action, lp_type_name(L, idx));
-  if (lua_getmetatable(L, idx)) {
-    lua_pop(L, 1);
+  if (!lp_is_plain_table(L, idx))
     return FAIL("InvalidParameter", "params",
                 "the parameters of %s must be a plain table without a metatable", op->action);
-  }
   if (check_keys(L, idx, op, err) != 0) return -1;
 
   for (int i = 0; i < MAX_FIELDS && op->fields[i].name; i++) {

@@ -13,13 +13,4 @@
 int lp_validate(lua_State *L, int idx, const lp_operation *op, long long now,
                 lp_request *req, lp_error *err);
 
-/* The closest name in the NULL-terminated list (case-insensitive edit
- * distance <= 2), or NULL. Shared by parameter and option checks. */
-const char *lp_suggest(const char *name, size_t len, const char *const *names, size_t stride);
-
-/* Checks a Lua number is a whole number; 0 ok, -1 not a number, -2 not whole. */
-int lp_check_integer(lua_State *L, int idx, long long *out);
-
-const char *lp_type_name(lua_State *L, int idx);
-
 #endif

@@ -1,8 +1,9 @@
 /* Canonical query and signing (lp_request_add + lp_sign, both algorithms) on
- * fuzzed credentials, names and values. Must not crash; the same input must
- * give the same output, from fresh buffers and from reused ones (a client
- * reuses them call after call); and the parts of the output must agree with
- * one another, recomputed here with OpenSSL.
+ * fuzzed credentials, names and values. Must not crash; must never write
+ * the request value it signs; the same input must give the same output,
+ * from fresh buffers and from reused ones (a retry signs the same value
+ * again); and the parts of the output must agree with one another,
+ * recomputed here with OpenSSL.
  *
  * Input: a flags byte, then length-prefixed fields (one byte; with the top
  * bit set, a second byte extends it to 15 bits): key id, secret, token,
@@ -79,16 +80,32 @@ static lp_algorithm algorithm_of(const input *in) {
 static lp_sign_input sign_input(const input *in, const lp_signer *signer) {
   lp_sign_input si;
   si.signer = signer;
-  si.method = (in->flags & 4) ? "POST" : "GET";
-  si.authority = in->field[F_AUTHORITY];
-  si.action = in->field[F_ACTION];
-  si.version = in->field[F_VERSION];
-  si.format = (in->flags & 8) ? in->field[F_FORMAT] : NULL;
   si.access_key_id = in->field[F_KEY_ID];
   si.security_token = (in->flags & 2) ? in->field[F_TOKEN] : NULL;
   si.timestamp = in->field[F_TIMESTAMP];
   si.nonce = in->field[F_NONCE];
   return si;
+}
+
+/* The request value the build stage would hand the signer. */
+static lp_http_request request_value(const input *in, const lp_request *params) {
+  lp_http_request r;
+  memset(&r, 0, sizeof r);
+  r.method = (in->flags & 4) ? "POST" : "GET";
+  r.authority = in->field[F_AUTHORITY];
+  r.path = "/";
+  r.action = in->field[F_ACTION];
+  r.version = in->field[F_VERSION];
+  r.format = (in->flags & 8) ? in->field[F_FORMAT] : NULL;
+  r.params = params;
+  return r;
+}
+
+/* A copy of the parameters, to check the signer never writes them. */
+static int same_request(const lp_request *a, const lp_request *b) {
+  if (a->nparams != b->nparams || a->arena.len != b->arena.len) return 0;
+  if (a->arena.len && memcmp(a->arena.data, b->arena.data, a->arena.len) != 0) return 0;
+  return memcmp(a->params, b->params, sizeof a->params[0] * (size_t)a->nparams) == 0;
 }
 
 /* Adds the pairs as a caller would: stop at the first refusal. */
@@ -173,14 +190,14 @@ static const char *header(const lp_signed *s, const char *name, size_t *len) {
   return NULL;
 }
 
-static void check_acs3(const lp_sign_input *si, const char *secret, const lp_request *req,
+static void check_acs3(const lp_sign_input *si, const lp_http_request *r, const char *secret,
                        const lp_signed *out) {
   const lp_buf *c = &out->canonical;
-  check_query(out->query.data, out->query.len, req->nparams);
+  check_query(out->query.data, out->query.len, r->params->nparams);
   /* method \n / \n query \n ... : the canonical request embeds the query. */
-  size_t ml = strlen(si->method);
+  size_t ml = strlen(r->method);
   FUZZ_CHECK(c->len > ml + 3 + out->query.len);
-  FUZZ_CHECK(memcmp(c->data, si->method, ml) == 0 && memcmp(c->data + ml, "\n/\n", 3) == 0);
+  FUZZ_CHECK(memcmp(c->data, r->method, ml) == 0 && memcmp(c->data + ml, "\n/\n", 3) == 0);
   FUZZ_CHECK(out->query.len == 0 || memcmp(c->data + ml + 3, out->query.data, out->query.len) == 0);
 
   unsigned char md[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
@@ -209,10 +226,11 @@ static void check_acs3(const lp_sign_input *si, const char *secret, const lp_req
   free(want);
 }
 
-static void check_v1(const lp_sign_input *si, const char *secret, const lp_request *req,
+static void check_v1(const lp_sign_input *si, const lp_http_request *r, const char *secret,
                      const lp_signed *out) {
   const lp_buf *c = &out->canonical;
-  check_query(c->data, c->len, req->nparams);
+  /* the request's pairs and the eight common ones (nine with a token), merged */
+  check_query(c->data, c->len, r->params->nparams + 8 + (si->security_token != NULL));
   /* query = canonical "&Signature=" percent(signature) */
   FUZZ_CHECK(out->query.len > c->len && memcmp(out->query.data, c->data, c->len) == 0);
 
@@ -229,8 +247,8 @@ static void check_v1(const lp_sign_input *si, const char *secret, const lp_reque
   EVP_EncodeBlock(b64, mac, (int)maclen);
   FUZZ_CHECK(strcmp(out->signature, (const char *)b64) == 0);
 
-  size_t ml = strlen(si->method);
-  FUZZ_CHECK(out->sts.len >= ml + 5 && memcmp(out->sts.data, si->method, ml) == 0 &&
+  size_t ml = strlen(r->method);
+  FUZZ_CHECK(out->sts.len >= ml + 5 && memcmp(out->sts.data, r->method, ml) == 0 &&
              memcmp(out->sts.data + ml, "&%2F&", 5) == 0);
 }
 
@@ -247,30 +265,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   lp_sign_input si = sign_input(&in, &signer);
 
-  lp_request r1 = {0}, r2 = {0};
+  lp_request r1 = {0}, r2 = {0}, copy = {0};
   lp_signed s1 = {0}, s2 = {0};
   fill(&r1, &in);
-  int rc1 = lp_sign(&si, &r1, &s1);
+  fill(&copy, &in);
+  lp_http_request v1 = request_value(&in, &r1);
+  int rc1 = lp_sign(&si, &v1, &s1);
+  FUZZ_CHECK(same_request(&r1, &copy));   /* the signer only reads its input */
   fill(&r2, &in);
-  int rc2 = lp_sign(&si, &r2, &s2);
+  lp_http_request v2 = request_value(&in, &r2);
+  int rc2 = lp_sign(&si, &v2, &s2);
   FUZZ_CHECK(rc1 == 0 || rc1 == -1);
   FUZZ_CHECK(rc1 == rc2);
   if (rc1 == 0) {
     check_same(&s1, &s2);
-    FUZZ_CHECK(r1.nparams == r2.nparams);
-    if (algorithm_of(&in) == LP_ALG_HMAC_SHA1) check_v1(&si, secret, &r1, &s1);
-    else check_acs3(&si, secret, &r1, &s1);
+    if (algorithm_of(&in) == LP_ALG_HMAC_SHA1) check_v1(&si, &v1, secret, &s1);
+    else check_acs3(&si, &v1, secret, &s1);
   }
 
-  /* Reused buffers, as a client's second call. */
-  lp_request_reset(&r1);
-  fill(&r1, &in);
-  int rc3 = lp_sign(&si, &r1, &s1);
+  /* The same value signed again into reused buffers, as a retry does. */
+  int rc3 = lp_sign(&si, &v1, &s1);
   FUZZ_CHECK(rc3 == rc1);
   if (rc3 == 0) check_same(&s1, &s2);
 
   lp_request_free(&r1);
   lp_request_free(&r2);
+  lp_request_free(&copy);
   lp_signed_free(&s1);
   lp_signed_free(&s2);
   lp_signer_free(&signer);

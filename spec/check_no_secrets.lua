@@ -17,7 +17,7 @@ for _, name in ipairs(files) do
     f:close()
     bytes = bytes + #text
     -- minted-*: what tools/credentials-emulator issues (STS, metadata, URI)
-    for _, secret in ipairs { H.SECRET, H.STS_SECRET, H.STS_TOKEN, H.STS2_SECRET, H.STS2_TOKEN,
+    for _, secret in ipairs { H.SECRET, H.STS_SECRET, H.STS_TOKEN, H.STS2_SECRET, H.STS2_TOKEN, H.REDIS_PASSWORD,
                               "minted-Secret-", "CAIS-minted-" } do
       if text:find(secret, 1, true) then
         found = found + 1

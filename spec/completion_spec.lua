@@ -38,7 +38,7 @@ describe("livepull completion bash", function()
   it("completes the commands", function()
     local got = complete { "livepull", "" }
     for _, command in ipairs(require("livepull.cli").ORDER) do assert.is_true(got[command], command) end
-    for _, method in pairs(core.operations()) do assert.is_true(got[method], method) end
+    for _, op in ipairs(core.operations()) do assert.is_true(got[op.method], op.method) end
     assert.is_true(got["completion"] and got["--version"] and got["--help"])
     got = complete { "livepull", "de" }
     assert.is_true(got.describe and got.delete)
@@ -46,7 +46,8 @@ describe("livepull completion bash", function()
   end)
 
   it("completes each command's flags from the field table, and only those", function()
-    for action, method in pairs(core.operations()) do
+    for _, op in ipairs(core.operations()) do
+      local action, method = op.action, op.method
       local got = complete { "livepull", method, "--" }
       for _, f in ipairs(core.fields(action)) do
         local flag = "--" .. f.name:gsub("(%l)(%u)", "%1-%2"):lower():gsub(f.type == "list" and "s$" or "^$", "")

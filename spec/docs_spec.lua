@@ -96,7 +96,8 @@ describe("docs", function()
 
   it("docs/api.md lists every operation's parameters and which are required, as core.fields() has them", function()
     local ops = documented_operations()
-    local actions = core.operations()
+    local actions = {}
+    for _, op in ipairs(core.operations()) do actions[op.action] = op.method end
     for action in pairs(actions) do
       local documented = ops[action]
       assert.is_not_nil(documented, action .. " is not in docs/api.md")
@@ -115,8 +116,8 @@ describe("docs", function()
   end)
 
   it("docs/api.md names every choice of a parameter", function()
-    for action in pairs(core.operations()) do
-      for _, f in ipairs(core.fields(action)) do
+    for _, op in ipairs(core.operations()) do
+      for _, f in ipairs(core.fields(op.action)) do
         for _, choice in ipairs(f.choices or {}) do
           assert.truthy(API:find("`" .. choice .. "`", 1, true), ("%s.%s: choice %s"):format(action, f.name, choice))
         end
@@ -128,7 +129,7 @@ describe("docs", function()
     local doc = read("docs/command.md")
     local seen = 0
     local commands = { {} }
-    for _, method in pairs(core.operations()) do commands[#commands + 1] = { method, "--help" } end
+    for _, op in ipairs(core.operations()) do commands[#commands + 1] = { op.method, "--help" } end
     for _, argv in ipairs(commands) do
       for flag in H.cli_help(argv):gmatch("\n%s+(%-%-[%w-]+)") do
         seen = seen + 1

@@ -12,6 +12,7 @@ H.STS_TOKEN = "CAIS-spec-token-31337"
 H.STS2_KEY_ID = "STS.SpecKey2"   -- a token that percent-encoding changes
 H.STS2_SECRET = "sts2-Secret-77c1"
 H.STS2_TOKEN = "CAIS+spec/token=2"
+H.REDIS_PASSWORD = "Redis-Pa55-spec-7c3e"   -- grep target as well (check_no_secrets.lua)
 
 local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 H.sh_quote = sh_quote
@@ -180,6 +181,56 @@ end
 function H.closed_port()
   local out = run([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()']])
   return tonumber(out)
+end
+
+-- Starts Debian's redis-server in a temporary folder with its own config
+-- (no persistence): on a free loopback port, or with opts.unix on a UNIX
+-- socket only; opts.password sets requirepass. Returns { port, socket, dir,
+-- url = fn(db), cli = fn(args) -> output, stop = fn, start = fn (again, same
+-- port or socket) }. Stopped by its PID.
+function H.start_redis(opts)
+  opts = opts or {}
+  local r = { dir = H.tmpdir() }
+  r.port = opts.unix and 0 or H.closed_port()
+  r.socket = opts.unix and (r.dir .. "/redis.sock") or nil
+  local conf = {
+    "bind 127.0.0.1", "port " .. r.port, 'save ""', "appendonly no", "daemonize no",
+    "dir " .. r.dir, "logfile " .. r.dir .. "/redis.log", "databases 16",
+  }
+  if r.socket then conf[#conf + 1] = "unixsocket " .. r.socket; conf[#conf + 1] = "unixsocketperm 700" end
+  if opts.password then conf[#conf + 1] = "requirepass " .. opts.password end
+  local f = assert(io.open(r.dir .. "/redis.conf", "w"))
+  f:write(table.concat(conf, "\n"), "\n")
+  f:close()
+  local auth = opts.password and (" -a " .. sh_quote(opts.password) .. " --no-auth-warning") or ""
+  local target = r.socket and ("-s " .. sh_quote(r.socket)) or ("-h 127.0.0.1 -p " .. r.port)
+  function r.cli(args) return (run("redis-cli " .. target .. auth .. " " .. args .. " 2>&1")) end
+  function r.start()
+    local pidfile = r.dir .. "/pid"
+    run(("sh -c 'echo $$ > %s; exec redis-server %s' >/dev/null 2>&1 &"):format(sh_quote(pidfile),
+      sh_quote(r.dir .. "/redis.conf")))
+    for _ = 1, 200 do
+      local pf = io.open(pidfile)
+      r.pid = r.pid or (pf and tonumber(pf:read("*l")))
+      if pf then pf:close() end
+      if r.pid and r.cli("PING"):match("PONG") then return r end
+      run("sleep 0.02")
+    end
+    error("redis-server did not start: " .. (run("cat " .. sh_quote(r.dir .. "/redis.log"))))
+  end
+  function r.stop()
+    if not r.pid then return end
+    -- -9: at once (a crash, for the outage case); gone once dead or a zombie its new parent has yet to reap
+    run(("kill -9 %d; while ps -o stat= -p %d | grep -qv Z; do sleep 0.01; done"):format(r.pid, r.pid))
+    r.pid = nil
+    os.remove(r.dir .. "/pid")
+  end
+  function r.url(db, password)
+    local info = password and (":" .. password .. "@") or ""
+    if r.socket then return "unix://" .. info .. r.socket .. (db and ("?db=" .. db) or "") end
+    return "redis://" .. info .. "127.0.0.1:" .. r.port .. (db and ("/" .. db) or "")
+  end
+  return r.start()
 end
 
 -- Parameters of a valid update of the seeded scheduled task.

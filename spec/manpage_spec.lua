@@ -30,7 +30,7 @@ describe("manual page", function()
       assert.truthy(commands:find("%f[%w]" .. command .. "%f[^%w]"), command .. " is not under COMMANDS")
       argvs[#argvs + 1] = { command, "--help" }
     end
-    for _, method in pairs(core.operations()) do assert.truthy(commands:find(method, 1, true), method) end
+    for _, op in ipairs(core.operations()) do assert.truthy(commands:find(op.method, 1, true), op.method) end
     for _, name in ipairs(require("livepull.cli.apply").OWN_ORDER) do
       assert.truthy(rendered:find("--" .. name:gsub("%-", "%%-") .. "%f[^%w-]"), "--" .. name .. " (plan, apply)")
     end

@@ -6,6 +6,12 @@ local credentials = require "livepull.credentials"
 
 local MAX_CACHED_CLIENTS = 8
 
+-- Inside nginx (the global ngx) a plain client sends over cosockets where
+-- the phase has them (livepull.nginx); elsewhere it is the C core's alone.
+local ngx_lua = rawget(_G, "ngx")
+local new_client = type(ngx_lua) == "table" and ngx_lua.get_phase and require("livepull.nginx").new
+  or credentials.new
+
 -- A text naming a config's content, so equal configs share one client (and
 -- its kept-alive connection) even when each call builds a fresh table. Each
 -- option is written length-prefixed (name, type, value), so no value can
@@ -114,7 +120,7 @@ return function(safe)
   local cache, cached = {}, 0
 
   function M.new(config)
-    return credentials.new(config, safe)
+    return new_client(config, safe)
   end
 
   local function client_for(config)
@@ -122,7 +128,7 @@ return function(safe)
     local client = key and cache[key]
     if client then return client end
     local err
-    client, err = credentials.new(config, safe)
+    client, err = new_client(config, safe)
     if not client then return nil, err end
     if key then
       if cached >= MAX_CACHED_CLIENTS then   -- a bound, not an LRU: configs rarely vary
@@ -135,7 +141,8 @@ return function(safe)
   end
 
   -- livepull.update(params [, config]) and one such function per operation.
-  for action, method in pairs(core.operations()) do
+  for _, op in ipairs(core.operations()) do
+    local action, method = op.action, op.method
     -- An operation may not hide new, version or is_error.
     if M[method] then error(("livepull: the function %s of %s is taken"):format(method, action)) end
     M[method] = function(params, config)

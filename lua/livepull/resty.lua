@@ -14,6 +14,7 @@
 local core = require "livepull.core"
 local credentials = require "livepull.credentials"
 local http = require "livepull.resty.http"
+local rate_store = require "livepull.resty.rate_store"
 local semaphore = require "ngx.semaphore"
 local json = require("cjson.safe").new()
 
@@ -111,6 +112,14 @@ local function dict_store(dict)
   }
 end
 
+-- The native path's error for a slot further away than max_pacing_wait
+-- (nothing was reserved).
+local function pacing_timeout(wait, max_wait)
+  return core.error("transport", "PacingTimeout",
+    ("the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); nothing was sent")
+      :format(wait, max_wait), { retryable = core.retry_rule("PacingTimeout").retryable })
+end
+
 -- Takes a slot in the bucket under key (the native bucket's arithmetic,
 -- core.bucket_take) and returns the seconds to wait for it, or nil and an
 -- error: PacingTimeout when that wait would pass max_wait, in which case
@@ -128,10 +137,8 @@ local function take_slot(store, key, rate, burst, max_wait)
   local ok, err
   if taken then
     ok, err = store:put(key, tokens, last, rate, burst)
-  else   -- the same error as the native path's; nothing was reserved
-    err = core.error("transport", "PacingTimeout",
-      ("the next pacing slot is %.3f s away, longer than max_pacing_wait (%g s); nothing was sent")
-        :format(wait, max_wait), { retryable = core.retry_rule("PacingTimeout").retryable })
+  else
+    err = pacing_timeout(wait, max_wait)
   end
   if store.unlock then store:unlock(key) end
   if not ok then return nil, err end
@@ -148,6 +155,16 @@ function M.new(config)
   local client, err = credentials.new(config, true, transport)
   if not client then return nil, err end
   local s = client:settings()
+  -- What a cosocket cannot do is refused, never dropped in silence.
+  local refused = s.proxy and { "proxy", "livepull.resty cannot send through a proxy (a cosocket connects "
+      .. "directly); inside nginx, require \"livepull\" with force_libcurl = true sends through it over libcurl, "
+      .. "blocking the worker during each call" }
+    or s.force_libcurl and { "force_libcurl", "livepull.resty always sends over cosockets; force_libcurl is an "
+      .. "option of require \"livepull\"" }
+  if refused then
+    client:close()
+    return nil, core.error("config", "InvalidConfig", refused[2], { field = refused[1] })
+  end
   -- The core gives the endpoint as parts; a cosocket takes an IPv6 host without brackets.
   local scheme, host, port = s.scheme, s.host:match("^%[(.*)%]$") or s.host, s.port
   local self = setmetatable({
@@ -155,7 +172,7 @@ function M.new(config)
     port = tonumber(port) or (scheme == "https" and 443 or 80),
     max_pacing_wait = s.max_pacing_wait,
     store = worker_store,
-    on_attempt = type(config) == "table" and type(config.on_attempt) == "function" and config.on_attempt or nil,
+    on_attempt = type(config) == "table" and config.on_attempt or nil,   -- the core checked it is a function
   }, Client)
   if s.shared_dict then
     local dict = ngx.shared[s.shared_dict]
@@ -166,7 +183,90 @@ function M.new(config)
     end
     self.store = dict_store(dict)
   end
+  if core.rate_store(client) then
+    local ok, rerr = rate_store.check()
+    if not ok then
+      client:close()
+      return nil, rerr
+    end
+  end
   return self
+end
+
+-- Pacing through a Redis bucket (rate_store): each worker keeps, per
+-- store, the state of an outage: when to ask Redis again (at most once a
+-- second after a failure, as the native path reconnects) and when it last
+-- said in the error log that it paces alone (at most once a minute).
+local RETRY_STORE_AFTER = 1
+local WARN_EVERY = 60
+local OUTAGES_MAX = 256
+local outages, outage_count = {}, 0
+local script   -- { source, sha1 }: core.rate_script(), the native path's text
+
+local function outage_of(id)
+  local o = outages[id]
+  if not o then
+    if outage_count >= OUTAGES_MAX then outages, outage_count = {}, 0 end   -- only warnings' spacing is lost
+    o = {}
+    outages[id], outage_count = o, outage_count + 1
+  end
+  return o
+end
+
+-- The seconds to wait for a slot in the store's bucket (the script's
+-- reply), nil and PacingTimeout when it is further than max_wait, or nil,
+-- err, down (down: Redis did not answer; false: it refused us).
+local function reserve_shared(st, max_wait)
+  if not script then
+    local source, sha1 = core.rate_script()
+    script = { source = source, sha1 = sha1 }
+  end
+  local max_us = math.min(math.floor(max_wait * 1e6), 1e13)   -- the native path's ARGV, byte for byte
+  local argv = { ("%d"):format(st.interval_us), ("%.17g"):format(st.burst), ("%.0f"):format(max_us) }
+  local reply, err, down = rate_store.reserve(st, script, st.key, argv)
+  if not reply then return nil, err, down end
+  local reserved, delay
+  if type(reply) == "table" then reserved, delay = reply[1], reply[2] end
+  if (reserved ~= 0 and reserved ~= 1) or type(delay) ~= "number" or not (delay >= 0 and delay < 1e15) then
+    return nil, core.error("config", "RateStoreRejected", ("the rate store %s answered the pacing script with "
+      .. "something other than {granted, delay}: is rate_store a Redis?"):format(rate_store.describe(st)),
+      { field = "rate_store" }), false
+  end
+  if reserved == 0 then return nil, pacing_timeout(delay / 1e6, max_wait) end
+  return delay / 1e6
+end
+
+function Client:pace_shared(st)
+  if st.rate <= 0 then return 0 end
+  local id = rate_store.describe(st)
+  local o = outages[id]
+  local t = clock()
+  if not o or t >= o.retry_at then
+    local wait, err, down = reserve_shared(st, self.max_pacing_wait)
+    if wait or down == nil or down == false then   -- Redis answered (a slot, PacingTimeout, or a refusal)
+      if o then
+        if o.alone then
+          ngx.log(ngx.WARN, "livepull: the rate store ", id, " answers again: this worker's pacing is shared again")
+        end
+        o.alone, o.retry_at = nil, 0
+      end
+      return wait, err
+    end
+    o = outage_of(id)
+    o.retry_at, o.message = t + RETRY_STORE_AFTER, err.message
+    if st.fallback and (not o.warned_at or t - o.warned_at >= WARN_EVERY) then
+      o.warned_at, o.alone = t, true   -- alone: the end of this outage is said too
+      ngx.log(ngx.WARN, "livepull: ", err.message, "; this worker paces alone at ", st.fallback,
+        " requests/s (rate_store_fallback) until it answers")
+    end
+  end
+  if not st.fallback then   -- never retried inside the call
+    return nil, core.error("transport", "RateStoreUnavailable",
+      o.message .. "; nothing was sent (rate_store_fallback = false)",
+      { retryable = core.retry_rule("RateStoreUnavailable").retryable, field = "rate_store" })
+  end
+  return take_slot(worker_store, ("livepull-fallback|%s|%s|%.17g"):format(id, st.key, st.fallback),
+    st.fallback, 1, self.max_pacing_wait)
 end
 
 -- Reserves a pacing slot for req (its account, this endpoint, rate and
@@ -174,6 +274,14 @@ end
 function Client:pace(req)
   local s = self.settings
   self.key_id = self.key_id or key_id_of(req)
+  local st = core.rate_store(self.core)   -- asked each time: the default rate_key is the current AccessKeyId
+  if st then
+    if not st.key then
+      return nil, core.error("config", "InvalidConfig", "rate_key is not set and the client has no AccessKeyId yet",
+        { field = "rate_key" })
+    end
+    return self:pace_shared(st)
+  end
   local key = ("livepull|%s|%s|%.17g|%.17g"):format(s.base_url, self.key_id, s.rate_limit, s.rate_burst)
   return take_slot(self.store, key, s.rate_limit, s.rate_burst, self.max_pacing_wait)
 end
@@ -341,17 +449,21 @@ function Client:credentials_info()
   return self.core:credentials_info()
 end
 
--- on_attempt's event after an attempt, as the native path builds it: never
--- a parameter value but the TaskId; an error raised in the hook is dropped.
-local function emit_attempt(self, action, params, attempt, status, res, err, elapsed, paced, retry_in)
-  local hook = self.on_attempt
-  if not hook then return end
+-- The on_attempt event of one attempt, as the native path builds it
+-- (docs/api.md "Watching attempts"): status and request_id only when there
+-- was an answer, code only on failure, never a parameter value but TaskId.
+-- An error raised by the hook is dropped.
+local function emit(self, action, params, n, status, res, err, elapsed, paced, retry_in)
+  local ev = { action = action, attempt = n, status = status, elapsed = elapsed, paced = paced, retry_in = retry_in }
+  if res then
+    ev.request_id = type(res.RequestId) == "string" and res.RequestId or nil
+  else
+    ev.code = err.code
+    if status then ev.request_id = type(err.request_id) == "string" and err.request_id or nil end
+  end
   local task_id = type(params) == "table" and rawget(params, "TaskId")
-  local answer = status and (res or err)
-  local request_id = answer and (res and rawget(res, "RequestId") or err and rawget(err, "request_id"))
-  pcall(hook, { action = action, attempt = attempt, status = status, code = err and err.code,
-    request_id = type(request_id) == "string" and request_id or nil, elapsed = elapsed,
-    paced = paced, retry_in = retry_in, task_id = type(task_id) == "string" and task_id or nil })
+  if type(task_id) == "string" then ev.task_id = task_id end   -- validated: the value sent
+  pcall(self.on_attempt, ev)
 end
 
 local function closed_error(attempts)
@@ -367,10 +479,11 @@ function Client:call(action, params)
   local req, err = self.core:prepare(action, params)
   if not req then return nil, err end
   for attempt = 1, math.huge do
+    local paced_from = clock()
     local wait, perr = self:pace(req)
     if not wait then
       perr.attempts = attempt   -- as the native path counts it; never retried inside the call
-      emit_attempt(self, action, params, attempt, nil, nil, perr, 0, 0, nil)
+      if self.on_attempt then emit(self, action, params, attempt, nil, nil, perr, 0, clock() - paced_from) end
       return nil, perr
     end
     if wait > 0 then
@@ -378,6 +491,7 @@ function Client:call(action, params)
       req, err = self.core:prepare(action, params)
       if not req then return nil, err end
     end
+    local paced = clock() - paced_from
     local generation = credentials.generation(self.core)
     local started = clock()
     local status, headers, body, terr = self:exchange(req, started + self.settings.timeout)
@@ -392,12 +506,12 @@ function Client:call(action, params)
         .. "were refreshed during the call)"
     end
     if res then
-      emit_attempt(self, action, params, attempt, status, res, nil, elapsed, wait, nil)
+      if self.on_attempt then emit(self, action, params, attempt, status, res, nil, elapsed, paced) end
       return res
     end
     err.attempts = attempt
     local delay = self.core:backoff(err, attempt, headers, action)
-    emit_attempt(self, action, params, attempt, status, nil, err, elapsed, wait, delay)
+    if self.on_attempt then emit(self, action, params, attempt, status, nil, err, elapsed, paced, delay) end
     if not delay then return nil, err end
     if self.closed then return nil, closed_error(attempt) end   -- closed by the hook: as the native path
     sleep(delay)
@@ -466,7 +580,8 @@ end
 
 function Client:call_many(action, list, opts) return call_many(self, action, list, opts, 2) end
 
-for action, method in pairs(core.operations()) do
+for _, op in ipairs(core.operations()) do
+  local action, method = op.action, op.method
   Client[method] = function(self, params) return self:call(action, params) end
   Client[method .. "_many"] = function(self, list, opts) return call_many(self, action, list, opts, 1) end
 end

@@ -29,6 +29,7 @@ function N.start_nginx(conf, opts)
     CA_FILE = opts.ca_file or "/etc/ssl/certs/ca-certificates.crt",
     LUA_PATH = src .. "/lua/?.lua;" .. src .. "/lua/?/init.lua",
     LUA_CPATH = abspath(BUILD) .. "/luajit/?.so",
+    SRC = src,
   }
   local f = assert(io.open(conf))
   local text = f:read("*a"):gsub("{{([%u_]+)}}", function(k) return assert(vars[k], k) end)
@@ -63,6 +64,17 @@ function N.start_nginx(conf, opts)
       assert.is_nil(log:find("CAIS-minted-", 1, true))
     end,
   }
+end
+
+-- The peak resident memory (KiB) of nginx's worker processes.
+function N.workers_peak_kib(nginx)
+  local master = H.run("cat " .. nginx.prefix .. "/nginx.pid"):match("%d+")
+  local peak = 0
+  for pid in H.run("cat /proc/" .. master .. "/task/*/children"):gmatch("%d+") do
+    local hwm = H.run("grep VmHWM /proc/" .. pid .. "/status"):match("(%d+)")
+    peak = math.max(peak, tonumber(hwm) or 0)
+  end
+  return peak
 end
 
 -- GET url with curl (at most max_time seconds); the decoded JSON answer.

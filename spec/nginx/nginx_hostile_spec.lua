@@ -23,16 +23,7 @@ local cases = {
   { "two-lengths", "protocol", "InvalidResponse" },
 }
 
--- The peak resident memory (KiB) of nginx's worker processes.
-local function workers_peak_kib(nginx)
-  local master = H.run("cat " .. nginx.prefix .. "/nginx.pid"):match("%d+")
-  local peak = 0
-  for pid in H.run("cat /proc/" .. master .. "/task/*/children"):gmatch("%d+") do
-    local hwm = H.run("grep VmHWM /proc/" .. pid .. "/status"):match("(%d+)")
-    peak = math.max(peak, tonumber(hwm) or 0)
-  end
-  return peak
-end
+local workers_peak_kib = N.workers_peak_kib
 
 describe("nginx with livepull.resty against hostile servers", function()
   local listeners = { ok = "ok", spaces = "spaces", ["one-per-conn"] = "one-per-conn" }

@@ -34,6 +34,12 @@ local CLIENT_FLAGS = {
   { "rate-limit", "rate_limit", "number" },
   { "rate-burst", "rate_burst", "number" },
   { "max-pacing-wait", "max_pacing_wait", "number" },
+  -- the URL may hold Redis' password: scrubbed from every output like a secret
+  { "rate-store", "rate_store", "string", true },
+  { "rate-key", "rate_key", "string" },
+  { "rate-key-prefix", "rate_key_prefix", "string" },
+  { "rate-store-timeout", "rate_store_timeout", "number" },
+  { "rate-store-fallback", "rate_store_fallback", "number or false" },
   { "max-response-bytes", "max_response_bytes", "number" },
   { "user-agent", "user_agent", "string" },
   { "ca-file", "ca_file", "string" },
@@ -47,6 +53,7 @@ M.CLIENT_FLAGS = CLIENT_FLAGS
 M.NOT_FLAGS = {
   region_id = "the parameter flag --region-id sends RegionId; a profile's region_id is the default",
   shared_dict = "nginx only (livepull.resty)",
+  force_libcurl = "nginx only (a plain client inside nginx)",
   on_attempt = "a Lua function: no command-line form",
   credentials = "--credentials-uri URI gives the credentials_uri type; the other types are Lua tables",
   profile = "--profile NAME (or ALIBABA_CLOUD_PROFILE) reads it",
@@ -63,8 +70,11 @@ local BEHAVIOUR_FLAGS = {
 }
 
 -- Commands: name -> action, in the order help lists them.
-local COMMANDS, ORDER = {}, { "create", "describe", "list", "update", "stop", "restart", "delete" }
-for action, method in pairs(core.operations()) do COMMANDS[method] = action end
+local COMMANDS, ORDER = {}, {}
+for _, op in ipairs(core.operations()) do
+  COMMANDS[op.method] = op.action
+  ORDER[#ORDER + 1] = op.method
+end
 -- plan and apply (cli/apply.lua) take update's parameter flags.
 COMMANDS.plan, COMMANDS.apply = "UpdateLivePullToPush", "UpdateLivePullToPush"
 ORDER[#ORDER + 1], ORDER[#ORDER + 2] = "plan", "apply"
@@ -220,6 +230,13 @@ local function parse_args(argv)
         elseif c[3] == "number" then
           local v = value()
           args.options[c[2]] = tonumber(v) or error(usage_error("--" .. name .. " needs a number"), 0)
+        elseif c[3] == "number or false" then
+          local v = value()
+          if v == "false" then
+            args.options[c[2]] = false
+          else
+            args.options[c[2]] = tonumber(v) or error(usage_error("--" .. name .. " needs a number or false"), 0)
+          end
         else
           args.options[c[2]] = value()
         end

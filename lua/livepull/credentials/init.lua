@@ -101,6 +101,15 @@ function M.generation(client)
   return state and state.generation or 0
 end
 
+-- Makes sure the client holds usable credentials now (fetching them if its
+-- state is lazy): true or nil, err. A plain client made inside nginx where
+-- cosockets exist resolves this way at new, over its cosocket twin.
+function M.ensure(client)
+  local state = states[client]
+  if state and state.refreshable then return state:ensure(client) end
+  return true
+end
+
 -- The client methods that sign make sure of the credentials first; close
 -- forgets the state. The methods table is the C core's, shared by clients.
 local methods = core.client_methods()
@@ -117,7 +126,7 @@ local function fresh_first(original)
 end
 
 local signing = { "call", "prepare", "call_many" }
-for _, method in pairs(core.operations()) do signing[#signing + 1] = method end
+for _, op in ipairs(core.operations()) do signing[#signing + 1] = op.method end
 for _, name in ipairs(signing) do
   if methods[name] then methods[name] = fresh_first(methods[name]) end
 end

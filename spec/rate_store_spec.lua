@@ -1,0 +1,425 @@
+-- One account's rate shared through Redis (rate_store), native path: Debian's
+-- redis-server started here (loopback port and UNIX socket, no persistence),
+-- three processes against the emulator's strict --qps 10, the fallback while
+-- Redis is away, NOSCRIPT, a skewed host clock, a wrong password, and the
+-- password in no output.
+local cjson = require "cjson"
+local livepull = require "livepull"
+local core = require "livepull.core"
+local H = require "helpers"
+
+local TASK = H.update_params().TaskId
+local PASSWORD = H.REDIS_PASSWORD
+
+local function monotonic() return core.monotonic() end
+
+-- Starts a worker process (spec/rate_store_worker.lua) with settings cfg;
+-- returns a function that waits for it and gives its result and stderr.
+local function spawn(cfg, stderr_file)
+  cfg.access_key_id, cfg.access_key_secret = cfg.access_key_id or H.KEY_ID, H.SECRET
+  local cmd = "LIVEPULL_WORKER=" .. H.sh_quote(cjson.encode(cfg)) .. " " ..
+    H.lua_command('dofile("spec/rate_store_worker.lua")') .. " 2>" .. H.sh_quote(stderr_file or "/dev/null")
+  local p = assert(io.popen(cmd, "r"))
+  return function()
+    local out = p:read("*a")
+    p:close()
+    local ok, res = pcall(cjson.decode, out)
+    assert(ok and type(res) == "table", "a worker failed: " .. out)
+    return res
+  end
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- The emulator log's times (ISO with ms) as seconds, for the rate it saw.
+local function seconds(iso)
+  local h, m, s = iso:match("T(%d+):(%d+):([%d.]+)Z$")
+  return tonumber(h) * 3600 + tonumber(m) * 60 + tonumber(s)
+end
+
+-- A shell command running `code` under LuaJIT with its twin of the module:
+-- for LuaJIT's FFI (fork) and for processes under faketime, which tools/sanitize's
+-- lua5.4 wrapper would strip of their LD_PRELOAD. The twin of this build, else
+-- the default build's (a sanitizer build has none).
+local function luajit_command(code)
+  local cpath
+  local candidates = { (os.getenv("LIVEPULL_BUILD_DIR") or "build") .. "/luajit/?.so", "build/luajit/?.so" }
+  if H.LUA == "luajit" and os.getenv("LIVEPULL_CPATH") then table.insert(candidates, 1, os.getenv("LIVEPULL_CPATH")) end
+  for _, c in ipairs(candidates) do
+    local probe = io.open((c:gsub("%?", "livepull/core")))
+    if probe then probe:close(); cpath = cpath or c end
+  end
+  assert(cpath, "this case needs the LuaJIT twin of the module (-DLIVEPULL_WITH_LUAJIT=ON)")
+  return "luajit -e " .. H.sh_quote(("package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; " ..
+    "package.cpath = %q .. ';' .. package.cpath; "):format(cpath) .. code)
+end
+
+local function new(opts)
+  opts.access_key_id = opts.access_key_id or H.KEY_ID
+  opts.access_key_secret = H.SECRET
+  return livepull.new(opts)
+end
+
+describe("rate_store, native", function()
+  local emu, redis, unix
+  setup(function()
+    emu = H.start_emulator { qps = 10 }
+    redis = H.start_redis { password = PASSWORD }
+    unix = H.start_redis { unix = true, password = PASSWORD }
+  end)
+  teardown(function()
+    if emu then emu.stop() end
+    if redis then redis.stop() end
+    if unix then unix.stop() end
+  end)
+  before_each(function()
+    redis.cli("FLUSHALL")
+    emu.reset()
+  end)
+
+  -- Three processes on one rate_key; returns their results and the emulator's log.
+  local function fleet(extra)
+    local start_at = monotonic() + 1.0   -- each process is up and connected by then
+    local waits = {}
+    for i = 1, 3 do
+      local cfg = { endpoint = emu.url, rate_store = redis.url(nil, PASSWORD), rate_key = "fleet-account",
+                    task_id = TASK, start_at = start_at, many = i == 3 }
+      for k, v in pairs(extra) do cfg[k] = v end
+      waits[i] = spawn(cfg)
+    end
+    local results = {}
+    for i = 1, 3 do results[i] = waits[i]() end
+    return results, emu.requests()
+  end
+
+  it("three processes with the default settings: every call succeeds, throttles are retried", function()
+    local results, log = fleet { count = 5 }
+    local ok, throttled, answered = 0, 0, 0
+    for _, r in ipairs(results) do
+      ok = ok + r.ok
+      assert.are.equal(0, r.failed, cjson.encode(r.codes))
+      throttled = throttled + r.throttled
+    end
+    for _, e in ipairs(log) do
+      if type(e.code) == "string" and e.code:find("^Throttling") then answered = answered + 1 end
+    end
+    assert.are.equal(15, ok)
+    -- The shared burst of 10 plus the rate admit 20 in the first second: the emulator throttles some,
+    -- each reported to on_attempt and retried.
+    assert.is_true(throttled > 0, "no throttling seen: is the bucket shared?")
+    assert.are.equal(answered, throttled)
+  end)
+
+  it("three processes with rate_limit = 9, rate_burst = 1: no throttling, at least 90 % of 9/s together", function()
+    local results, log = fleet { count = 30, rate_limit = 9, rate_burst = 1 }
+    -- Under tools/sanitize (SANITIZE_REPORT set) valgrind runs each process some 20 times slower,
+    -- so a send lags its slot by far more than the 1/9 - 1/10 s margin and may be throttled (then
+    -- retried); the memory check is what that run is for, and every call must still succeed.
+    local sanitized = os.getenv("SANITIZE_REPORT") ~= nil
+    for _, r in ipairs(results) do
+      assert.are.equal(30, r.ok, cjson.encode(r.codes))
+      if not sanitized then assert.are.equal(0, r.throttled) end
+    end
+    local times, codes = {}, {}
+    for _, e in ipairs(log) do
+      if type(e.code) == "string" then codes[#codes + 1] = e.code else times[#times + 1] = seconds(e.time) end
+    end
+    if not sanitized then assert.are.equal(0, #codes, "the service answered " .. table.concat(codes, ", ")) end
+    assert.are.equal(90, #times)
+    table.sort(times)
+    local rate = (#times - 1) / (times[#times] - times[1])
+    print(("\nfleet of 3 at rate_limit 9, rate_burst 1: %d calls, %.2f calls/s (%.0f %% of 9), %d throttled")
+      :format(#times, rate, rate / 9 * 100, #codes))
+    assert.is_true(rate >= 0.9 * 9, ("%.2f calls/s"):format(rate))
+    -- Arrivals jitter around their slots: over 89 intervals a lag of J s shortens the span by J at most.
+    local most = sanitized and 9.5 or 9.1
+    assert.is_true(rate <= most, ("%.2f calls/s: above the rate"):format(rate))
+  end)
+
+  it("keeps one bucket per rate_key, shared by every client naming it", function()
+    local url = redis.url(nil, PASSWORD)
+    local a1 = new { rate_store = url, rate_key = "account-a", rate_limit = 2, rate_burst = 1 }
+    local a2 = new { rate_store = url, rate_key = "account-a", rate_limit = 2, rate_burst = 1 }
+    local b = new { rate_store = url, rate_key = "account-b", rate_limit = 2, rate_burst = 1 }
+    assert.are.equal(0, a1:pace())
+    assert.are.equal(0, b:pace(), "account-b shares account-a's bucket")
+    local w = a2:pace()
+    assert.is_true(w > 0.4 and w <= 0.52, "a second client of account-a waits its turn: " .. w)
+    -- The key as documented, in Redis, expiring about a second after the bucket is full again.
+    local ttl = tonumber(redis.cli("PTTL " .. H.sh_quote("livepull:{account-a}:bucket")))
+    assert.is_true(ttl > 1000 and ttl <= 2000, "PTTL " .. tostring(ttl))
+    for _, c in ipairs { a1, a2, b } do c:close() end
+  end)
+
+  it("reads the database and the UNIX socket from the URL", function()
+    local c = new { rate_store = unix.url(5, PASSWORD), rate_key = "on-db-5" }
+    assert.are.equal(0, c:pace())
+    assert.are.equal("1", unix.cli("-n 5 EXISTS " .. H.sh_quote("livepull:{on-db-5}:bucket")):match("%d"))
+    assert.are.equal("0", unix.cli("-n 0 EXISTS " .. H.sh_quote("livepull:{on-db-5}:bucket")):match("%d"))
+    c:close()
+  end)
+
+  it("runs the script again with EVAL after SCRIPT FLUSH (NOSCRIPT), and only then", function()
+    local _, sha = core.rate_script()
+    local c = new { rate_store = redis.url(nil, PASSWORD), rate_key = "flushed", rate_limit = 5, rate_burst = 1 }
+    redis.cli("SCRIPT FLUSH")
+    redis.cli("CONFIG RESETSTAT")
+    assert.are.equal(0, c:pace())   -- the first EVALSHA answers NOSCRIPT: the cache is empty
+    assert.are.equal("1", redis.cli("SCRIPT EXISTS " .. sha):match("%d"))
+    redis.cli("SCRIPT FLUSH")
+    assert.are.equal("0", redis.cli("SCRIPT EXISTS " .. sha):match("%d"))
+    local w = c:pace()
+    assert.is_true(w > 0.1 and w <= 0.22, "the bucket kept its state through the flush: " .. w)
+    assert.are.equal("1", redis.cli("SCRIPT EXISTS " .. sha):match("%d"))
+    -- Two reservations, two scripts run: no replay.
+    local calls = redis.cli("INFO commandstats")
+    local evalsha = tonumber(calls:match("cmdstat_evalsha:calls=(%d+)"))
+    local eval = tonumber(calls:match("cmdstat_eval:calls=(%d+)"))
+    assert.are.equal(2, evalsha)
+    assert.are.equal(2, eval)
+    c:close()
+  end)
+
+  it("does not care about a skewed host clock: Redis TIME is the only clock", function()
+    local c = new { rate_store = redis.url(nil, PASSWORD), rate_key = "skewed", rate_limit = 2, rate_burst = 1 }
+    assert.are.equal(0, c:pace())
+    assert.is_true(c:pace() > 0.4)   -- the bucket is now a second ahead
+    local t0 = monotonic()
+    -- The same reservation from a process whose clocks (wall and monotonic) are a day behind
+    -- and then a day ahead: it queues behind the two slots taken here.
+    for _, offset in ipairs { "-1d", "+1d" } do
+      local code = ([[local c = require("livepull").new { access_key_id = %q, access_key_secret = %q,
+        rate_store = %q, rate_key = "skewed", rate_limit = 2, rate_burst = 1 }
+        io.write(os.time(), " ", c:pace())]]):format(H.KEY_ID, H.SECRET, redis.url(nil, PASSWORD))
+      local out = H.run("faketime -f " .. offset .. " " .. luajit_command(code))
+      local wall, wait = out:match("^(%d+) ([%d.e-]+)$")
+      assert.is_truthy(wait, out)
+      assert.is_true(math.abs(tonumber(wall) - os.time()) > 80000, "faketime did not skew the clock")
+      local expected = 1.0 + (offset == "+1d" and 0.5 or 0) - (monotonic() - t0)
+      assert.is_true(math.abs(tonumber(wait) - expected) < 0.15,
+        ("skew %s: waits %s s, expected about %.3f s"):format(offset, wait, expected))
+    end
+    c:close()
+  end)
+
+  it("a forked child opens its own connection instead of sharing its parent's", function()
+    -- LuaJIT's FFI forks (nginx workers and forked runners do the same); under either flavour.
+    local code = ([[
+      local ffi = require "ffi"
+      ffi.cdef "int fork(void); int waitpid(int, int *, int); void _exit(int);"
+      local c = require("livepull").new { access_key_id = %q, access_key_secret = %q, rate_store = %q,
+        rate_key = "forked", rate_limit = 1000, rate_burst = 1000 }
+      assert(c:pace() == 0)   -- the parent connects
+      local pid = ffi.C.fork()
+      if pid == 0 then
+        io.write(pcall(c.pace, c) and "child ok\n" or "child failed\n")
+        io.flush()
+        os.execute("sleep 0.8")
+        ffi.C._exit(0)
+      end
+      os.execute("sleep 0.4")
+      local p = io.popen(%q)
+      io.write(p:read("*a"))
+      p:close()
+      io.write(c:pace() == 0 and "parent ok\n" or "parent failed\n")
+      ffi.C.waitpid(pid, nil, 0)
+    ]]):format(H.KEY_ID, H.SECRET, redis.url(nil, PASSWORD),
+      "redis-cli -p " .. redis.port .. " -a " .. PASSWORD .. " --no-auth-warning INFO clients")
+    local out = H.run(luajit_command(code) .. " 2>&1")
+    assert.truthy(out:find("child ok", 1, true), out)
+    assert.truthy(out:find("parent ok", 1, true), out)
+    -- The parent, the child and redis-cli: three connections, none shared.
+    assert.are.equal("3", out:match("connected_clients:(%d+)"), out)
+  end)
+
+  it("a slot further than max_pacing_wait fails at once with PacingTimeout, the slot not spent", function()
+    local url = redis.url(nil, PASSWORD)
+    local c = new { rate_store = url, rate_key = "far", rate_limit = 2, rate_burst = 1, max_pacing_wait = 0.3,
+                    endpoint = emu.url }
+    assert.are.equal(0, c:pace())
+    local none, wait = c:pace()
+    assert.is_nil(none)
+    assert.is_true(wait > 0.4 and wait <= 0.5, "the wait it would have been: " .. tostring(wait))
+    local t0 = monotonic()
+    local ok, err = pcall(c.describe, c, { TaskId = TASK, Region = "cn-shanghai" })
+    assert.is_false(ok)
+    assert.is_true(monotonic() - t0 < 0.1, "it waited")
+    assert.are.equal("transport", err.kind)
+    assert.are.equal("PacingTimeout", err.code)
+    assert.is_true(err.retryable)
+    assert.truthy(err.message:find("shared bucket", 1, true), err.message)
+    assert.truthy(err.message:match("is 0%.[45]%d%d s away"), err.message)
+    -- Nothing was reserved by the refusals: another client still gets the slot half a second on.
+    local other = new { rate_store = url, rate_key = "far", rate_limit = 2, rate_burst = 1 }
+    local w = other:pace()
+    assert.is_true(w > 0.35 and w <= 0.52, "the refused slots were spent: " .. w)
+    assert.are.equal(0, #emu.requests(), "nothing was sent")
+    c:close()
+    other:close()
+  end)
+
+  -- A server on the rate_store address that is not a Redis, or a hostile one: each answer to every
+  -- command, and what the client makes of it (never a crash, never a wait it was not allowed).
+  local NOT_REDIS = [[
+import socket, sys, threading
+reply = bytes.fromhex(sys.argv[1])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    try:
+        while c.recv(65536):
+            if reply: c.sendall(reply)
+    except OSError: pass
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+]]
+  local hostile = {
+    { "a status instead of the reply", "+OK\r\n", "RateStoreRejected", "other than {granted, delay}" },
+    { "a string for the delay", "*2\r\n:1\r\n$3\r\nabc\r\n", "RateStoreRejected", "other than {granted, delay}" },
+    { "a negative delay", "*2\r\n:1\r\n:-5\r\n", "RateStoreRejected", "other than {granted, delay}" },
+    { "three elements", "*3\r\n:1\r\n:0\r\n:0\r\n", "RateStoreRejected", "other than {granted, delay}" },
+    { "a slot granted past max_pacing_wait", "*2\r\n:1\r\n:999999999999\r\n", "RateStoreRejected",
+      "further away than it was allowed" },
+    { "an error with control bytes", "-ERR \1\27[31mred\r\n", "RateStoreRejected", "ERR ??[31mred" },
+    { "bytes that are not RESP", "garbage\r\n", "RateStoreUnavailable", "Protocol error" },
+    { "no answer at all", "", "RateStoreUnavailable", "no answer within rate_store_timeout" },
+    { "a bulk announced and never sent", "$2000000000\r\nab", "RateStoreUnavailable", "no answer within" },
+  }
+  for _, case in ipairs(hostile) do
+    it("a rate store that answers " .. case[1] .. ": " .. case[3], function()
+      local hex = case[2]:gsub(".", function(ch) return ("%02x"):format(ch:byte()) end)
+      local proc = assert(io.popen("sh -c 'echo $$; exec python3 -c \"$0\" \"$1\"' " .. H.sh_quote(NOT_REDIS) ..
+        " " .. hex, "r"))
+      local pid = assert(tonumber(proc:read("*l")))
+      local port = assert(tonumber(proc:read("*l")), "the fake server did not start")
+      local c = new { rate_store = "redis://127.0.0.1:" .. port, rate_store_fallback = false, rate_store_timeout = 0.2 }
+      local t0 = monotonic()
+      local ok, err = pcall(c.pace, c)
+      local took = monotonic() - t0
+      os.execute("kill " .. pid)
+      proc:close()
+      assert.is_false(ok)
+      assert.are.equal(case[3], err.code)
+      assert.truthy(err.message:find(case[4], 1, true), err.message)
+      assert.is_nil(err.message:find("[%c]"), "a control byte in the message")
+      assert.is_true(took < 0.35, ("took %.3f s"):format(took))
+      c:close()
+    end)
+  end
+
+  it("a wrong password is a config error at the call; the password shows nowhere", function()
+    for _, url in ipairs { redis.url(nil, PASSWORD .. "-wrong"), unix.url(nil, "x" .. PASSWORD), redis.url() } do
+      local c = new { rate_store = url, endpoint = emu.url }
+      local ok, err = pcall(c.describe, c, { TaskId = TASK, Region = "cn-shanghai" })
+      assert.is_false(ok)
+      assert.are.equal("config", err.kind)
+      assert.are.equal("RateStoreRejected", err.code)
+      assert.are.equal("rate_store", err.field)
+      assert.truthy(err.message:find("WRONGPASS", 1, true) or err.message:find("NOAUTH", 1, true), err.message)
+      local ok2, err2 = pcall(c.pace, c)
+      assert.is_false(ok2)
+      assert.are.equal("RateStoreRejected", err2.code)
+      for _, text in ipairs { err.message, err2.message, tostring(c), cjson.encode(c:settings()) } do
+        assert.is_nil(text:find(PASSWORD, 1, true), "the password shows")
+      end
+      c:close()
+    end
+    assert.are.equal(0, #emu.requests(), "nothing was sent")
+  end)
+
+  it("the command: --rate-store and friends, the password never echoed", function()
+    local stderr = os.tmpname()
+    local cmd = "bin/livepull describe --task-id " .. TASK .. " --region cn-shanghai --endpoint " .. emu.url ..
+      " --access-key-id " .. H.KEY_ID .. " --access-key-secret " .. H.sh_quote(H.SECRET)
+    local base = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=" ..
+      H.sh_quote((os.getenv("LIVEPULL_CPATH") or "build/?.so") .. ";;") .. " " .. H.LUA .. " "
+    local out, ok = H.run(base .. cmd .. " --rate-store " .. H.sh_quote(redis.url(nil, PASSWORD)) ..
+      " --rate-key cli-account --rate-key-prefix cli --rate-limit 9 --rate-burst 1 --rate-store-timeout 0.5" ..
+      " --rate-store-fallback false --max-pacing-wait 5 2>" .. stderr)
+    assert.is_true(ok, out .. read(stderr))
+    assert.are.equal("1", redis.cli("EXISTS " .. H.sh_quote("cli:{cli-account}:bucket")):match("%d"))
+    out = H.run(base .. cmd .. " --rate-store " .. H.sh_quote(redis.url(nil, PASSWORD .. "x")) .. " 2>" .. stderr)
+    local err = read(stderr)
+    assert.truthy(err:find('"RateStoreRejected"', 1, true), err)
+    assert.is_nil((out .. err):find(PASSWORD, 1, true), "the password shows")
+    -- A bad URL: the usage error does not echo it either.
+    out = H.run(base .. cmd .. " --rate-store " .. H.sh_quote("redis://:" .. PASSWORD .. "@@x") .. " 2>" .. stderr)
+    err = read(stderr)
+    assert.truthy(err:find('"InvalidConfig"', 1, true), err)
+    assert.is_nil((out .. err):find(PASSWORD, 1, true), "the password shows")
+    out = H.run(base .. cmd .. " --rate-store-fallback nope --rate-store redis://127.0.0.1 2>" .. stderr)
+    assert.truthy(read(stderr):find("needs a number or false", 1, true))
+    out = H.run(base .. "bin/livepull describe --help")
+    for _, flag in ipairs { "--rate-store ", "--rate-key ", "--rate-key-prefix ", "--rate-store-timeout ",
+                            "--rate-store-fallback ", "--rate-limit ", "--rate-burst ", "--max-pacing-wait " } do
+      assert.truthy(out:find(flag, 1, true), flag .. " is not in --help")
+    end
+    os.remove(stderr)
+  end)
+
+  it("slow Redis: the fallback paces alone; with rate_store_fallback = false the call fails within the timeout", function()
+    local url = redis.url(nil, PASSWORD)
+    local strict = new { rate_store = url, rate_key = "slow", rate_store_timeout = 0.2, rate_store_fallback = false,
+                         endpoint = emu.url }
+    assert.are.equal(0, strict:pace())   -- connected
+    redis.cli("CLIENT PAUSE 1500 ALL")
+    local t0 = monotonic()
+    local ok, err = pcall(strict.describe, strict, { TaskId = TASK, Region = "cn-shanghai" })
+    local took = monotonic() - t0
+    assert.is_false(ok)
+    assert.are.equal("transport", err.kind)
+    assert.are.equal("RateStoreUnavailable", err.code)
+    assert.is_true(err.retryable)
+    assert.is_true(took >= 0.18 and took < 0.3, ("took %.3f s"):format(took))
+    -- Within a second of the failure no new connection is tried: it fails at once.
+    t0 = monotonic()
+    ok, err = pcall(strict.pace, strict)
+    assert.are.equal("RateStoreUnavailable", err.code)
+    assert.is_true(monotonic() - t0 < 0.05)
+    strict:close()
+    redis.cli("CLIENT UNPAUSE")
+  end)
+
+  it("Redis stopped in the middle of a run: no call fails, the fallback rate holds, sharing resumes", function()
+    local stderr = os.tmpname()
+    -- 4 calls/s shared; 2/s alone while Redis is away. 20 calls: about 2 s before, 2.5 s away, the rest after.
+    local t0 = monotonic()
+    local wait = spawn({ endpoint = emu.url, rate_store = redis.url(nil, PASSWORD), rate_key = "outage",
+                         task_id = TASK, count = 20, rate_limit = 4, rate_burst = 1, rate_store_fallback = 2,
+                         start_at = t0 + 0.5 }, stderr)
+    H.run("sleep 2.4")
+    redis.stop()
+    local stopped = monotonic()
+    H.run("sleep 2.5")
+    redis.start()
+    local restarted = monotonic()
+    local r = wait()
+    assert.are.equal(20, r.ok, cjson.encode(r.codes))
+    assert.are.equal(0, r.failed)
+    local note = read(stderr)
+    os.remove(stderr)
+    assert.truthy(note:find("paces alone at 2 requests/s", 1, true), note)
+    assert.truthy(note:find("answers again; sharing the rate", 1, true), note)
+    local _, notes = note:gsub("paces alone", "")
+    assert.are.equal(1, notes, "one note a minute: " .. note)
+    assert.is_nil(note:find(PASSWORD, 1, true), "the password shows in the note")
+    -- At most 2/s while Redis was away (its burst of 1, and one slot Redis granted just before).
+    assert.are.equal(20, #emu.requests())
+    local away = 0
+    for _, t in ipairs(r.sent) do
+      if t > stopped + 0.1 and t < restarted - 0.1 then away = away + 1 end
+    end
+    local window = restarted - stopped - 0.2
+    assert.is_true(away >= 2 and away <= 2 * window + 2, ("%d calls in %.1f s away"):format(away, window))
+    -- Sharing resumed: the bucket is in Redis again.
+    assert.are.equal("1", redis.cli("EXISTS " .. H.sh_quote("livepull:{outage}:bucket")):match("%d"))
+  end)
+end)
