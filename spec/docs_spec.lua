@@ -119,7 +119,7 @@ describe("docs", function()
     for _, op in ipairs(core.operations()) do
       for _, f in ipairs(core.fields(op.action)) do
         for _, choice in ipairs(f.choices or {}) do
-          assert.truthy(API:find("`" .. choice .. "`", 1, true), ("%s.%s: choice %s"):format(action, f.name, choice))
+          assert.truthy(API:find("`" .. choice .. "`", 1, true), ("%s.%s: choice %s"):format(op.action, f.name, choice))
         end
       end
     end
