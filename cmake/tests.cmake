@@ -1,8 +1,7 @@
 # Every busted spec file is one ctest test per Lua: the main LIVEPULL_LUA
 # always (tests named <spec>), the LuaJIT twin when built (<spec>_luajit);
 # each LIVEPULL_EXTRA_LUAS twin (<spec>_lua5.1 ...) runs the portable specs
-# (not the slow soak and fault ones, nor lifecycle_spec, whose finalizer probes
-# run for many minutes on Lua 5.2). Busted on Debian is one tree of
+# (not the slow soak and fault ones). Busted on Debian is one tree of
 # Lua 5.1 sources that lua-busted links into /usr/share/lua/5.2-5.4, with
 # lua-cjson and lua-system built per version, so it runs under every Lua.
 # Each run's output is also kept in spec-output/ for the secrets check.
@@ -10,8 +9,8 @@ find_program(BUSTED busted REQUIRED)
 find_program(PYTHON3 python3 REQUIRED)
 file(GLOB LIVEPULL_SPECS RELATIVE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/spec/*_spec.lua)
 set(LIVEPULL_PORTABLE_SPECS apply_cli_spec cli_spec completion_spec docs_spec errors_spec family_spec hostile_spec
-  integration_spec limits_spec manpage_spec many_spec packaging_spec plan_spec prepare_spec rate_store_config_spec
-  release_spec signing_spec startup_spec validation_spec)
+  integration_spec lifecycle_spec limits_spec manpage_spec many_hostile_spec many_spec packaging_spec plan_spec
+  prepare_spec rate_store_config_spec release_spec signing_spec startup_spec validation_spec)
 
 # name|core.so folder|suffix|which specs
 set(LIVEPULL_FLAVORS "${LIVEPULL_LUA}|${CMAKE_BINARY_DIR}||all")

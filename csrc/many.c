@@ -296,11 +296,23 @@ static void complete(lua_State *L, run *r, many_slot *s, CURLcode code, double n
   lua_setfield(L, -2, "attempts");
   double wait = 0;
   int again = lp_retry_wait(L, c, lua_gettop(L), s->attempts, r->op, &k->answer, &wait);
-  if (again && r->stop_code && strcmp(r->stop_code, "Cancelled") != 0) again = 0;
-  lp_emit_attempt(L, c, 1, k, r->op, s->attempts, lua_gettop(L), 0, again ? wait : -1);
-  if (!again || c->closed) { fail_slot(L, r, s); return; }
-  lua_pop(L, 1);
-  s->start_at = now + wait;   /* then it takes a pacing slot like any attempt */
+  int stopped = again && r->stop_code && strcmp(r->stop_code, "Cancelled") != 0;
+  lp_emit_attempt(L, c, 1, k, r->op, s->attempts, lua_gettop(L), 0, again && !stopped ? wait : -1);
+  if (again && !stopped && !c->closed) {
+    lua_pop(L, 1);
+    s->start_at = now + wait;   /* then it takes a pacing slot like any attempt */
+    return;
+  }
+  if (again) {   /* a retry that will not be made says why, as a single call does */
+    lp_error why;
+    if (c->closed) lp_closed_error(&why);
+    else stopped_error(r, &why);
+    lua_pop(L, 1);
+    lp_error_push(L, &why);
+    lua_pushinteger(L, s->attempts);
+    lua_setfield(L, -2, "attempts");
+  }
+  fail_slot(L, r, s);
 }
 
 /* The automatic concurrency: the burst at first, then enough requests in
@@ -440,13 +452,17 @@ static int call_many(lua_State *L, lp_client *c, const lp_operation *op, int shi
   return 1;
 }
 
-/* core.check_many(list [, opts]) -> n, concurrency (0: automatic),
+/* core.check_many(list [, opts [, first]]) -> n, concurrency (0: automatic),
  * has_on_result: the argument rule of call_many, for transports that run
- * the batch themselves (livepull.resty); raises the same argument errors. */
+ * the batch themselves (livepull.resty); raises the same argument errors,
+ * numbered from first (default 1): the list's place among the arguments
+ * of the caller's own function (2 for call_many's action, list). */
 int lp_core_check_many(lua_State *L) {
   int n = 0, concurrency = 0, has_on_result = 0;
+  lua_Number first = luaL_optnumber(L, 3, 1);   /* not optinteger: LuaJIT's truncates 1.5 */
+  luaL_argcheck(L, first == floor(first) && first >= 1 && first <= 8, 3, "the list's argument number, from 1 to 8");
   lua_settop(L, 2);
-  check_arguments(L, 1, 2, 1, &n, &concurrency, &has_on_result);
+  check_arguments(L, 1, 2, (int)first - 1, &n, &concurrency, &has_on_result);
   lua_pushinteger(L, n);
   lua_pushinteger(L, concurrency);
   lua_pushboolean(L, has_on_result);

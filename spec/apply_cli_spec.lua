@@ -22,9 +22,7 @@ local function livepull(args)
     args, emu.url, H.KEY_ID, H.SECRET, dir, dir)
   local _, _, code = H.run(cmd)
   local function slurp(name)
-    local f = assert(io.open(dir .. "/" .. name))
-    local s = f:read("*a")
-    f:close()
+    local s = H.read_file(dir .. "/" .. name)
     return cjson.decode(s ~= "" and s or "null") or s
   end
   return code, slurp("out"), slurp("err")

@@ -23,13 +23,7 @@ local function livepull(args, opts)
   local feed = opts.stdin and ("printf '%%s' %s | "):format(H.sh_quote(opts.stdin)) or ""
   local cmd = ("cd %s && %s%s"):format(H.sh_quote(dir), feed, command_line(args, opts))
   local _, _, code = H.run(cmd .. " >" .. (opts.stdout or dir .. "/out") .. " 2>" .. dir .. "/err")
-  local function slurp(name)
-    local f = io.open(dir .. "/" .. name)
-    if not f then return "" end
-    local s = f:read("*a")
-    f:close()
-    return s
-  end
+  local function slurp(name) return H.read_file(dir .. "/" .. name, true) or "" end
   return code, slurp("out"), slurp("err")
 end
 
@@ -59,17 +53,37 @@ local function strict_json(text, expr)
 end
 
 -- A file's whole text (one a test's shell script wrote in its folder).
-local function read_in(dir, name)
-  local f = assert(io.open(dir .. "/" .. name))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local function read_in(dir, name) return H.read_file(dir .. "/" .. name) end
 
 local function lines_of(text)
   local out = {}
   for line in text:gmatch("[^\n]+") do out[#out + 1] = line end
   return out
+end
+
+-- Runs a shell script in dir that starts `update --batch -` reading the
+-- fifo `in` (the command's process is $pid, its output out and err, its
+-- input fd 3; `send JSON` writes a line, `wait_out N [TRIES]` waits until
+-- out has N lines, TRIES x 0.05 s at most), then steps, then closes the
+-- input and writes the exit code into rc. Returns a reader of dir's files.
+local function piped_batch(dir, steps)
+  local script = {
+    "cd " .. H.sh_quote(dir),
+    "mkfifo in",
+    command_line("update " .. creds() .. " --region cn-shanghai --batch -") .. " <in >out 2>err &",
+    "pid=$!",   -- the wrapper execs lua: its process is the command
+    "exec 3>in",
+    "send() { printf '%s\\n' \"$1\" >&3; }",
+    -- out may not be open yet when the input is: it counts as 0 lines (a signal sent before lua
+    -- starts would be lost: a background job starts with SIGINT ignored)
+    "wait_out() { i=0; while [ \"$(wc -l <out 2>/dev/null || echo 0)\" -lt $1 ] && [ $i -lt ${2:-300} ]; do " ..
+      "sleep 0.05; i=$((i+1)); done; }",
+  }
+  for _, step in ipairs(steps) do script[#script + 1] = step end
+  script[#script + 1] = "exec 3>&-"
+  script[#script + 1] = "wait $pid; echo $? >rc"
+  H.run(table.concat(script, "\n"))
+  return function(name) return read_in(dir, name) end
 end
 
 -- RFC 3986 percent-encoding (what the signer and Python's quote(safe="") do), in either hex case.
@@ -274,16 +288,8 @@ describe("livepull command", function()
     end
     local reqs = emu.requests()
     assert.are.equal(15, #reqs)
-    -- The emulator's log: start times (ms) and durations; several overlapped, never more than 4.
-    local function at(r) local h, m, sec = r.time:match("T(%d+):(%d+):([%d.]+)Z$"); return h * 3600 + m * 60 + sec end
-    local most = 0
-    for _, r in ipairs(reqs) do
-      local t, n = at(r), 0
-      for _, q in ipairs(reqs) do
-        if at(q) <= t + 0.001 and at(q) + q.duration_ms / 1000 - 0.003 > t then n = n + 1 end
-      end
-      most = math.max(most, n)
-    end
+    -- The emulator's log: several overlapped, never more than 4.
+    local most = H.max_overlap(reqs)
     assert.is_true(most >= 2 and most <= 4, "in flight at once: " .. most)
   end)
 
@@ -597,6 +603,30 @@ describe("livepull command", function()
       end)
     end
 
+    it("plan and apply take their parameters and client as every command does (one place)", function()
+      local h = H.tmpdir()
+      os.execute("mkdir -p " .. h .. "/.aliyun")
+      local file = write(h .. "/.aliyun/config.json", cjson.encode { current = "p", profiles = {
+        { name = "p", mode = "StsToken", access_key_id = H.STS_KEY_ID, access_key_secret = PROFILE_SECRET },
+        { name = "good", mode = "AK", access_key_id = H.KEY_ID, access_key_secret = H.SECRET, region_id = "CN Shanghai" } } })
+      os.execute("chmod 600 " .. file)
+      local task = " --endpoint " .. emu.url .. " --rate-limit 0 --task-id " .. TASK .. " --region cn-shanghai"
+      for _, command in ipairs { "plan", "apply --check", "update --dry-run" } do
+        local code, _, err = livepull(command .. task .. " --profile p", { home = h })
+        assert.are.equal(4, code, command .. ": " .. err)
+        local e = cjson.decode(err)
+        assert.are.same({ "InvalidProfile", true, true }, { e.code, e.message:find('"p"', 1, true) ~= nil,
+          e.message:find("sts_token", 1, true) ~= nil }, command .. ": " .. e.message)
+        code, _, err = livepull(command .. task .. " --profile good", { home = h })   -- the profile's bad region_id
+        assert.are.equal(4, code, command .. ": " .. err)
+        assert.are.equal("InvalidProfile", cjson.decode(err).code, command)
+        code, _, err = livepull(command .. task .. " --params /dev/zero --profile good", { home = h })
+        assert.are.equal(2, code, command .. ": " .. err)
+        assert.matches("larger than", cjson.decode(err).message)
+      end
+      assert.are.same({}, emu.requests())
+    end)
+
     it("a config.json that others can read draws one warning line on stderr, and still works", function()
       local h = H.tmpdir()
       os.execute("mkdir -p " .. h .. "/.aliyun")
@@ -632,22 +662,13 @@ describe("livepull command", function()
   -- Item 18: --batch streams.
   ---------------------------------------------------------------------------
   it("--batch - answers the first line while the input is still open", function()
-    local dir = H.tmpdir()
-    local script = table.concat({
-      "cd " .. H.sh_quote(dir),
-      "mkfifo in",
-      "( " .. command_line("update " .. creds() .. " --region cn-shanghai --batch -") .. " <in >out 2>err; echo $? >rc ) &",
-      "exec 3>in",
-      "printf '%s\\n' " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 7 }) .. " >&3",
-      "i=0; while [ ! -s out ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done",
+    local slurp = piped_batch(H.tmpdir(), {
+      "send " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 7 }),
+      "wait_out 1",
       "wc -l <out >first",
-      "[ -e rc ] && echo finished-early >first",
-      "printf '%s\\n' " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 8 }) .. " >&3",
-      "exec 3>&-",
-      "wait",
-    }, "\n")
-    H.run(script)
-    local function slurp(name) return read_in(dir, name) end
+      "kill -0 $pid || echo finished-early >first",
+      "send " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 8 }),
+    })
     assert.are.equal("1", (slurp("first"):gsub("%s", "")))
     assert.are.equal("0", (slurp("rc"):gsub("%s", "")), slurp("err"))
     local results = lines_of(slurp("out"))
@@ -656,22 +677,13 @@ describe("livepull command", function()
   end)
 
   it("Ctrl-C ends a batch (exit 130, one JSON error), the lines done kept", function()
-    local dir = H.tmpdir()
-    local script = table.concat({
-      "cd " .. H.sh_quote(dir),
-      "mkfifo in",
-      command_line("update " .. creds() .. " --region cn-shanghai --batch -") .. " <in >out 2>err &",
-      "pid=$!",
-      "exec 3>in",
-      "printf '%s\\n' " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 5 }) .. " >&3",
-      "i=0; while [ ! -s out ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done",
+    local slurp = piped_batch(H.tmpdir(), {
+      "send " .. H.sh_quote(cjson.encode { TaskId = TASK, RepeatNumber = 5 }),
+      "wait_out 1",
       "kill -INT $pid",
-      "wait $pid; echo $? >rc",
-      "exec 3>&-",
-    }, "\n")
-    H.run(script)
-    local function slurp(name) return read_in(dir, name) end
-    assert.are.equal("130", (slurp("rc"):gsub("%s", "")))
+      "wait $pid; echo $? >rc-int",
+    })
+    assert.are.equal("130", (slurp("rc-int"):gsub("%s", "")))
     assert.are.equal(1, #lines_of(slurp("out")))
     local errs = lines_of(slurp("err"))
     assert.are.equal(1, #errs, slurp("err"))
@@ -701,27 +713,16 @@ describe("livepull command", function()
       "    else:\n" ..
       "        print(json.dumps({'TaskId': '" .. TASK .. "', 'RepeatNumber': 'n%d' % n, 'CallbackUrl': 'https://cb.example.com/' + pad}))\n"
     write(dir .. "/gen.py", gen)
-    local script = table.concat({
-      "cd " .. H.sh_quote(dir),
-      "mkfifo in",
-      command_line("update " .. creds() .. " --region cn-shanghai --batch -") .. " <in >out 2>err &",
-      "pid=$!",
-      "exec 3>in",
-      -- the wrapper execs lua; its process is the command
-      "wait_lines() { i=0; while [ \"$(wc -l <out)\" -lt $1 ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done; }",
+    local started = H.now()
+    local slurp = piped_batch(dir, {
       "python3 gen.py 1 2000 >&3",
-      "wait_lines 2000",
+      "wait_out 2000 6000",
       "grep VmHWM /proc/$pid/status >hwm-start",
       "python3 gen.py 2001 98000 >&3",
-      "wait_lines 100000",
+      "wait_out 100000 6000",
       "grep VmHWM /proc/$pid/status >hwm-end",
-      "exec 3>&-",
-      "wait $pid; echo $? >rc",
-    }, "\n")
-    local started = H.now()
-    H.run(script)
+    })
     local elapsed = H.now() - started
-    local function slurp(name) return read_in(dir, name) end
     local start_kib = tonumber(slurp("hwm-start"):match("(%d+)"))
     local end_kib = tonumber(slurp("hwm-end"):match("(%d+)"))
     print(("\n    batch of 100000 lines: %.1f s, peak RSS %d KiB after 2000 lines, %d KiB after 100000")
@@ -835,9 +836,7 @@ describe("livepull command", function()
 
   it("has a flag for every option of livepull.new (or says why not), read from the core's option table", function()
     local cli = require "livepull.cli"
-    local f = assert(io.open("csrc/config.c"))
-    local source = f:read("*a")
-    f:close()
+    local source = H.read_file("csrc/config.c")
     local flagged = {}
     for _, c in ipairs(cli.CLIENT_FLAGS) do flagged[c[2]] = c[1] end
     local names = {}

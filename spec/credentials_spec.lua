@@ -560,6 +560,14 @@ describe("the default chain", function()
     r = chain("", ', profile = "x"')
     assert.are.equal("InvalidConfig", r.code)
     assert.are.equal(nil, r.provider)
+    -- a StsToken profile without its token would sign as if its STS key were a long-term one
+    for _, token in ipairs { cjson.null, "", 5 } do
+      write(home() .. "/.aliyun/config.json", cjson.encode { current = "x", profiles = {
+        { name = "x", mode = "StsToken", access_key_id = H.STS_KEY_ID, access_key_secret = H.STS_SECRET, sts_token = token } } })
+      r = chain("", ', profile = "x"')
+      assert.are.equal("InvalidConfig", r.code, cjson.encode(r))
+      assert.truthy(r.message:find("sts_token", 1, true), r.message)
+    end
   end)
 
   it("reads the credentials file's section types and ALIBABA_CLOUD_PROFILE", function()

@@ -3,14 +3,9 @@
 -- and every flag of the command's help is documented, and the docs list
 -- nothing the code does not have.
 local core = require "livepull.core"
-local cli = require "livepull.cli"
+local H = require "helpers"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = H.read_file
 
 -- The text of a "## title" section, up to the next "## " heading.
 local function section(text, title)
@@ -124,7 +119,7 @@ describe("docs", function()
     for _, op in ipairs(core.operations()) do
       for _, f in ipairs(core.fields(op.action)) do
         for _, choice in ipairs(f.choices or {}) do
-          assert.truthy(API:find("`" .. choice .. "`", 1, true), ("%s.%s: choice %s"):format(action, f.name, choice))
+          assert.truthy(API:find("`" .. choice .. "`", 1, true), ("%s.%s: choice %s"):format(op.action, f.name, choice))
         end
       end
     end
@@ -132,18 +127,11 @@ describe("docs", function()
 
   it("docs/command.md names every flag the command's help lists", function()
     local doc = read("docs/command.md")
-    local function help(argv)
-      local chunks = {}
-      local sink = { write = function(self, ...) for _, s in ipairs { ... } do chunks[#chunks + 1] = s end return self end,
-        flush = function() return true end }
-      assert.are.equal(0, cli.main(argv, { stdin = io.stdin, stdout = sink, stderr = sink }))
-      return table.concat(chunks)
-    end
     local seen = 0
     local commands = { {} }
     for _, op in ipairs(core.operations()) do commands[#commands + 1] = { op.method, "--help" } end
     for _, argv in ipairs(commands) do
-      for flag in help(argv):gmatch("\n%s+(%-%-[%w-]+)") do
+      for flag in H.cli_help(argv):gmatch("\n%s+(%-%-[%w-]+)") do
         seen = seen + 1
         assert.truthy(doc:find(flag:gsub("%-", "%%-") .. "%f[^%w-]"), flag .. " is not in docs/command.md")
       end

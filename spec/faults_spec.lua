@@ -229,11 +229,7 @@ describe("pacing", function()
       local ok, err = pcall(client.update, client, H.update_params { RepeatNumber = i })
       if not ok then errors[#errors + 1] = err end
     end
-    local throttled = 0
-    for _, r in ipairs(emu.requests()) do
-      if type(r.code) == "string" and r.code:find("^Throttling") then throttled = throttled + 1 end
-    end
-    return errors, now() - t0, throttled
+    return errors, now() - t0, H.throttled(emu.requests())
   end
 
   it("100 updates under the default 10/s pacing see no throttling error", function()

@@ -102,6 +102,42 @@ function H.log_file()
   return ("%s/%d-%d.log"):format(dir, os.time(), math.random(1, 1e9))
 end
 
+-- control(method, path [, body]) -> the decoded JSON answer of a tool's
+-- control API at url: over plain HTTP when the tool serves HTTP; with tls
+-- (make_certs' table), curl trusts the spec's CA.
+local function control_api(url, tls)
+  local curl_tls = tls and ("--cacert " .. sh_quote(tls.ca) .. " ") or ""
+  return function(method, path, body)
+    local cmd = "curl -sS -X " .. method .. " " .. curl_tls
+    if body ~= nil then
+      cmd = cmd .. "-H 'Content-Type: application/json' --data-binary " .. sh_quote(cjson.encode(body)) .. " "
+    end
+    return cjson.decode((run(cmd .. sh_quote(url .. path))))
+  end
+end
+
+-- Starts python3 tools/<tool> with args (and tls: make_certs' table, for
+-- --tls-cert/--tls-key), reads the wrapper's pid and the tool's "listening
+-- on URL" line; returns { url, pid, stop = fn, control = fn } or raises,
+-- naming what did not start.
+local function start_tool(tool, args, tls, what)
+  if tls then
+    args[#args + 1] = "--tls-cert"; args[#args + 1] = tls.cert
+    args[#args + 1] = "--tls-key"; args[#args + 1] = tls.key
+  end
+  for i, a in ipairs(args) do args[i] = sh_quote(a) end
+  local proc = assert(io.popen(("sh -c 'echo $$; exec python3 tools/%s \"$@\"' %s %s"):format(tool, tool,
+    table.concat(args, " ")), "r"))
+  local pid = assert(tonumber(proc:read("*l")), "no pid from the " .. what .. " wrapper")
+  local line = proc:read("*l") or ""
+  local url = line:match("listening on (%S+)")
+  assert(url, "the " .. what .. " did not start: " .. line)
+  return { url = url, pid = pid, control = control_api(url, tls), stop = function()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    proc:close()
+  end }
+end
+
 -- Starts tools/live-emulator; returns { url, port, pid, stop = fn, control = fn }.
 function H.start_emulator(opts)
   opts = opts or {}
@@ -113,39 +149,14 @@ function H.start_emulator(opts)
     "--seed", "tools/emulator-seed.json",
     "--log", opts.log or H.log_file(),
   }
-  if opts.tls then
-    args[#args + 1] = "--tls-cert"; args[#args + 1] = opts.tls.cert
-    args[#args + 1] = "--tls-key"; args[#args + 1] = opts.tls.key
-  end
   if opts.qps then args[#args + 1] = "--qps"; args[#args + 1] = tostring(opts.qps) end
-  for i, a in ipairs(args) do args[i] = sh_quote(a) end
-  local cmd = "sh -c 'echo $$; exec python3 tools/live-emulator \"$@\"' emulator " .. table.concat(args, " ")
-  local proc = assert(io.popen(cmd, "r"))
-  local pid = assert(tonumber(proc:read("*l")), "no pid from the emulator wrapper")
-  local line = proc:read("*l") or ""
-  local url = line:match("listening on (%S+)")
-  assert(url, "the emulator did not start: " .. line)
-  local emu = { url = url, pid = pid, port = tonumber(url:match(":(%d+)$")) }
-  -- The control API is reached over plain HTTP only when the emulator serves
-  -- HTTP; with TLS, curl trusts the spec's CA.
-  local curl_tls = opts.tls and ("--cacert " .. sh_quote(opts.tls.ca) .. " ") or ""
-  function emu.control(method, path, body)
-    local cmd = "curl -sS -X " .. method .. " " .. curl_tls
-    if body ~= nil then
-      cmd = cmd .. "-H 'Content-Type: application/json' --data-binary " .. sh_quote(cjson.encode(body)) .. " "
-    end
-    local out = run(cmd .. sh_quote(url .. path))
-    return cjson.decode(out)
-  end
+  local emu = start_tool("live-emulator", args, opts.tls, "emulator")
+  emu.port = tonumber(emu.url:match(":(%d+)$"))
   function emu.requests() return emu.control("GET", "/_emulator/requests").requests end
   function emu.reset() return emu.control("POST", "/_emulator/reset") end
   function emu.faults(list) return emu.control("POST", "/_emulator/faults", { faults = list }) end
   function emu.task(id) return emu.control("GET", "/_emulator/tasks/" .. id) end
   function emu.put_task(task) return emu.control("PUT", "/_emulator/tasks/" .. task.TaskId, task) end
-  function emu.stop()
-    os.execute("kill " .. pid .. " 2>/dev/null")
-    proc:close()
-  end
   return emu
 end
 
@@ -159,30 +170,10 @@ function H.start_credentials_emulator(live, opts)
     "--access-key", H.KEY_ID .. ":" .. H.SECRET,
     "--access-key", H.STS_KEY_ID .. ":" .. H.STS_SECRET .. ":" .. H.STS_TOKEN }
   if opts.oidc_token_file then args[#args + 1] = "--oidc-token-file"; args[#args + 1] = opts.oidc_token_file end
-  if opts.tls then
-    args[#args + 1] = "--tls-cert"; args[#args + 1] = opts.tls.cert
-    args[#args + 1] = "--tls-key"; args[#args + 1] = opts.tls.key
-  end
-  for i, a in ipairs(args) do args[i] = sh_quote(a) end
-  local proc = assert(io.popen("sh -c 'echo $$; exec python3 tools/credentials-emulator \"$@\"' creds "
-    .. table.concat(args, " "), "r"))
-  local pid = assert(tonumber(proc:read("*l")))
-  local line = proc:read("*l") or ""
-  local url = assert(line:match("listening on (%S+)"), "the credentials emulator did not start: " .. line)
-  local emu = { url = url, pid = pid }
-  local curl_tls = opts.tls and ("--cacert " .. sh_quote(opts.tls.ca) .. " ") or ""
-  function emu.control(method, path, body)
-    local cmd = "curl -sS -X " .. method .. " " .. curl_tls
-    if body ~= nil then cmd = cmd .. "--data-binary " .. sh_quote(cjson.encode(body)) .. " " end
-    return cjson.decode((run(cmd .. sh_quote(url .. path))))
-  end
+  local emu = start_tool("credentials-emulator", args, opts.tls, "credentials emulator")
   function emu.config(settings) return emu.control("POST", "/_creds/config", settings) end
   function emu.stats() return emu.control("GET", "/_creds/stats") end
   function emu.reset() return emu.control("POST", "/_creds/reset") end
-  function emu.stop()
-    os.execute("kill " .. pid .. " 2>/dev/null")
-    proc:close()
-  end
   return emu
 end
 
@@ -289,6 +280,66 @@ function H.copy(t)
   local c = {}
   for k, v in pairs(t) do c[k] = type(v) == "table" and H.copy(v) or v end
   return c
+end
+
+-- A file's whole text; with optional, nil (not an error) when it cannot be opened.
+function H.read_file(path, optional)
+  local f, err = io.open(path, "rb")
+  if not f and optional then return nil end
+  assert(f, err)
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+-- The version CMakeLists.txt's project() declares: the single source.
+function H.cmake_version()
+  return H.read_file("CMakeLists.txt"):match("project%(livepull VERSION (%d+%.%d+%.%d+) ")
+end
+
+-- What the command prints for argv (a --help), run in this process.
+function H.cli_help(argv)
+  local chunks = {}
+  local sink = { write = function(self, ...) for _, s in ipairs { ... } do chunks[#chunks + 1] = s end return self end,
+    flush = function() return true end }
+  local code = require("livepull.cli").main(argv, { stdin = io.stdin, stdout = sink, stderr = sink })
+  assert(code == 0, "exit " .. tostring(code) .. ": " .. table.concat(chunks))
+  return table.concat(chunks)
+end
+
+-- "2026-12-01T11:36:02.123Z" -> seconds into the day (the emulator's request log times).
+function H.log_seconds(iso)
+  local h, m, s = iso:match("T(%d+):(%d+):([%d.]+)Z$")
+  return tonumber(h) * 3600 + tonumber(m) * 60 + tonumber(s)
+end
+
+-- The most requests the emulator was serving at one moment, from its log.
+-- The log has millisecond start times, so a request that follows another on
+-- the same connection can seem to start up to 1 ms before the other ended:
+-- each interval is taken 3 ms shorter.
+function H.max_overlap(requests)
+  local edges = {}
+  for _, r in ipairs(requests) do
+    local t = H.log_seconds(r.time)
+    edges[#edges + 1] = { t, 1 }
+    edges[#edges + 1] = { t + r.duration_ms / 1000 - 0.003, -1 }
+  end
+  table.sort(edges, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  local now, most = 0, 0
+  for _, e in ipairs(edges) do
+    now = now + e[2]
+    if now > most then most = now end
+  end
+  return most
+end
+
+-- How many of the emulator's logged answers were throttling ones.
+function H.throttled(requests)
+  local n = 0
+  for _, r in ipairs(requests) do
+    if type(r.code) == "string" and r.code:find("^Throttling") then n = n + 1 end
+  end
+  return n
 end
 
 return H

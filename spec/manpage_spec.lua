@@ -5,20 +5,7 @@ local H = require "helpers"
 local cli = require "livepull.cli"
 local core = require "livepull.core"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
-local function help(argv)
-  local chunks = {}
-  local sink = { write = function(self, ...) for _, s in ipairs { ... } do chunks[#chunks + 1] = s end return self end,
-    flush = function() return true end }
-  assert.are.equal(0, cli.main(argv, { stdin = io.stdin, stdout = sink, stderr = sink }))
-  return table.concat(chunks)
-end
+local read, help = H.read_file, H.cli_help
 
 describe("manual page", function()
   local rendered
@@ -59,7 +46,7 @@ describe("manual page", function()
   end)
 
   it("carries the version CMakeLists.txt declares", function()
-    local version = read("CMakeLists.txt"):match("project%(livepull VERSION (%d+%.%d+%.%d+) ")
+    local version = H.cmake_version()
     assert.truthy(read("doc/livepull.1"):find('\n.TH LIVEPULL 1 "%d%d%d%d%-%d%d%-%d%d" "livepull ' ..
       version:gsub("%.", "%%.") .. '"'))
   end)

@@ -6,40 +6,6 @@ local livepull = require "livepull"
 local safe = require "livepull.safe"
 local H = require "helpers"
 
--- "2026-12-01T11:36:02.123Z" -> seconds (the emulator's request log times).
-local function seconds(iso)
-  local h, m, s = iso:match("T(%d+):(%d+):([%d.]+)Z$")
-  return tonumber(h) * 3600 + tonumber(m) * 60 + tonumber(s)
-end
-
--- The most requests the emulator was serving at one moment. Its log has
--- millisecond start times, so a request that follows another on the same
--- connection can seem to start up to 1 ms before the other ended: each
--- interval is taken 3 ms shorter.
-local function max_overlap(requests)
-  local edges = {}
-  for _, r in ipairs(requests) do
-    local t = seconds(r.time)
-    edges[#edges + 1] = { t, 1 }
-    edges[#edges + 1] = { t + r.duration_ms / 1000 - 0.003, -1 }
-  end
-  table.sort(edges, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
-  local now, most = 0, 0
-  for _, e in ipairs(edges) do
-    now = now + e[2]
-    if now > most then most = now end
-  end
-  return most
-end
-
-local function throttled(requests)
-  local n = 0
-  for _, r in ipairs(requests) do
-    if type(r.code) == "string" and r.code:match("^Throttling") then n = n + 1 end
-  end
-  return n
-end
-
 local function updates(n)
   local list = {}
   for i = 1, n do list[i] = H.update_params { CallbackUrl = "https://cb.example.com/item/" .. i } end
@@ -93,7 +59,7 @@ describe("call_many", function()
     emu.faults { { kind = "delay", seconds = 0.3, count = 100 } }
     local res = client({ rate_limit = 0 }):update_many(updates(12), { concurrency = 4 })
     for i = 1, 12 do assert.is_true(res[i].ok) end
-    local most = max_overlap(emu.requests())
+    local most = H.max_overlap(emu.requests())
     assert.is_true(most <= 4, "more than 4 in flight: " .. most)
     assert.is_true(most >= 3, "requests did not overlap: " .. most)
   end)
@@ -104,8 +70,8 @@ describe("call_many", function()
     for i = 1, 24 do assert.is_true(res[i].ok, "item " .. i) end
     local reqs = emu.requests()
     assert.are.equal(24, #reqs)
-    assert.are.equal(0, throttled(reqs))
-    assert.is_true(max_overlap(reqs) >= 2, "the automatic concurrency kept one request in flight")
+    assert.are.equal(0, H.throttled(reqs))
+    assert.is_true(H.max_overlap(reqs) >= 2, "the automatic concurrency kept one request in flight")
   end)
 
   it("retries an item with a fresh nonce and its own parameters", function()

@@ -284,9 +284,11 @@ describe("plan and apply against the emulator", function()
 
   it("values compare in the API's spellings: CallbackURL, lists, UTC times, integers", function()
     local task = task_in("running")
+    local end_at = os.time() + 7200   -- one moment for both sides (a second boundary may fall between two os.time calls)
+    task.EndTime = os.date("!%Y-%m-%dT%H:%M:%SZ", end_at)
     emu.put_task(task)
     local p = client:plan { TaskId = ID, Region = REGION, CallbackUrl = task.CallbackUrl, Offset = 1.0,
-      SourceUrls = { "rtmp://pull.example.com/app/old" }, EndTime = os.time() + 7200, RetryCount = 3,
+      SourceUrls = { "rtmp://pull.example.com/app/old" }, EndTime = end_at, RetryCount = 3,
       SourceType = "live", SourceProtocol = "rtmp", TaskName = "plan-task", DstUrl = task.DstUrl }
     assert.are.same({}, p.changes)
     assert.are.same({}, p.steps)

@@ -5,12 +5,7 @@
 -- with the network cut off.
 local H = require "helpers"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = H.read_file
 
 -- A rockspec is Lua assignments: run it in an empty environment.
 local function load_rockspec(path)
@@ -32,7 +27,7 @@ local function same(a, b)
   return true
 end
 
-local VERSION = read("CMakeLists.txt"):match("project%(livepull VERSION (%d+%.%d+%.%d+) ")
+local VERSION = H.cmake_version()
 
 describe("release", function()
   it("CMakeLists.txt declares the version", function()

@@ -466,6 +466,12 @@ local function emit(self, action, params, n, status, res, err, elapsed, paced, r
   pcall(self.on_attempt, ev)
 end
 
+local function closed_error(attempts)
+  local err = core.error("config", "ClientClosed", "this client was closed during the call")
+  err.attempts = attempts
+  return err
+end
+
 -- The retry loop of the native path, with ngx.sleep. The call is validated
 -- (prepare) before it may take a pacing slot, and signed again after any
 -- wait, so each attempt carries a fresh time and nonce.
@@ -507,6 +513,7 @@ function Client:call(action, params)
     local delay = self.core:backoff(err, attempt, headers, action)
     if self.on_attempt then emit(self, action, params, attempt, status, nil, err, elapsed, paced, delay) end
     if not delay then return nil, err end
+    if self.closed then return nil, closed_error(attempt) end   -- closed by the hook: as the native path
     sleep(delay)
     req, err = self.core:prepare(action, params)
     if not req then return nil, err end
@@ -521,8 +528,9 @@ local MANY_MAX = 32
 local MANY_UNPACED = 8
 local WAIT_FOR_TURN = 0.05   -- seconds a light thread above the concurrency waits to look again
 
-function Client:call_many(action, list, opts)
-  local n, concurrency, has_on_result = core.check_many(list, opts)
+-- first: the list's argument number for the caller (2 here, 1 for <method>_many).
+local function call_many(self, action, list, opts, first)
+  local n, concurrency, has_on_result = core.check_many(list, opts, first)
   if self.closed then return nil, core.error("config", "ClientClosed", "this client was closed") end
   local s = self.settings
   local results, next_item, in_flight, stop = {}, 1, 0, nil
@@ -535,7 +543,7 @@ function Client:call_many(action, list, opts)
   local function finish(i, res, err)
     results[i] = res and { ok = true, result = res } or { ok = false, error = err }
     if has_on_result then   -- documented: an error raised by on_result is dropped; false stops
-      local ok, ret = pcall(opts.on_result, i, res, err, in_flight)
+      local ok, ret = pcall(rawget(opts, "on_result"), i, res, err, in_flight)
       if ok and ret == false and not stop then stop = "Cancelled" end
     end
     if self.closed and not stop then stop = "ClientClosed" end
@@ -548,7 +556,7 @@ function Client:call_many(action, list, opts)
         local i = next_item
         next_item = i + 1
         in_flight = in_flight + 1
-        local res, err = self:call(action, list[i])
+        local res, err = self:call(action, rawget(list, i))   -- raw: a hook may have given the list a metatable
         in_flight = in_flight - 1
         finish(i, res, err)
       end
@@ -570,10 +578,12 @@ function Client:call_many(action, list, opts)
   return results
 end
 
+function Client:call_many(action, list, opts) return call_many(self, action, list, opts, 2) end
+
 for _, op in ipairs(core.operations()) do
   local action, method = op.action, op.method
   Client[method] = function(self, params) return self:call(action, params) end
-  Client[method .. "_many"] = function(self, list, opts) return self:call_many(action, list, opts) end
+  Client[method .. "_many"] = function(self, list, opts) return call_many(self, action, list, opts, 1) end
 end
 
 -- client:plan and client:apply (lua/livepull/plan.lua) through the methods above

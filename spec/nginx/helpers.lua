@@ -121,5 +121,38 @@ function N.start_hostile(listeners)
   }
 end
 
+-- nginx in front of what a spec needs, for a describe block (setup(stage.start),
+-- teardown(stage.stop)) or one test (stage.start(), finally(stage.stop)).
+-- how, or a function returning it when the stage starts (certificates made
+-- at setup, say): conf (default spec/nginx/test.conf); hostile = listeners of
+-- start_hostile; emulator = H.start_emulator's opts; credentials = true for
+-- a credentials emulator registered with that emulator, its URL handed to
+-- nginx as LIVEPULL_METADATA_ENDPOINT; nginx = start_nginx's opts (one
+-- worker and the emulator as endpoint unless said).
+-- stage.nginx, .servers, .emu, .creds are what runs; stage.url(name, scheme)
+-- a hostile listener's URL; stage.call(args) GETs nginx's /call.
+function N.stage(how)
+  local stage = {}
+  function stage.start()
+    local h = type(how) == "function" and how() or how
+    if h.hostile then stage.servers = N.start_hostile(h.hostile) end
+    if h.emulator then stage.emu = H.start_emulator(h.emulator) end
+    if h.credentials then stage.creds = H.start_credentials_emulator(stage.emu) end
+    local o = { workers = 1, endpoint = stage.emu and stage.emu.url }
+    for k, v in pairs(h.nginx or {}) do o[k] = v end
+    if stage.creds then o.env = "LIVEPULL_METADATA_ENDPOINT=" .. stage.creds.url .. " " .. (o.env or "") end
+    stage.nginx = N.start_nginx(h.conf or "spec/nginx/test.conf", o)
+  end
+  function stage.stop()   -- what start got to start; nginx last, as its stop asserts on its log
+    for _, name in ipairs { "servers", "creds", "emu", "nginx" } do
+      if stage[name] then stage[name].stop() end
+    end
+  end
+  function stage.url(name, scheme) return stage.servers.url(name, scheme) end
+  function stage.call(args)
+    return N.get(stage.nginx.url .. "/call?" .. N.query(args), 30)
+  end
+  return stage
+end
 
 return N

@@ -26,54 +26,43 @@ local cases = {
 local workers_peak_kib = N.workers_peak_kib
 
 describe("nginx with livepull.resty against hostile servers", function()
-  local servers, nginx
-  setup(function()
-    local listeners = { ok = "ok" }
-    for _, c in ipairs(cases) do listeners[c[1]] = c[1] end
-    listeners.spaces = "spaces"
-    listeners["one-per-conn"] = "one-per-conn"
-    servers = N.start_hostile(listeners)
-    nginx = N.start_nginx("spec/nginx/test.conf", { workers = 1 })
-  end)
-  teardown(function()
-    servers.stop()   -- first: nginx.stop() asserts on its log
-    nginx.stop()
-  end)
-
-  local function call(args)
-    return N.get(nginx.url .. "/call?" .. N.query(args), 30)
-  end
+  local listeners = { ok = "ok", spaces = "spaces", ["one-per-conn"] = "one-per-conn" }
+  for _, c in ipairs(cases) do listeners[c[1]] = c[1] end
+  local stage = N.stage { hostile = listeners }
+  setup(stage.start)
+  teardown(stage.stop)
+  local call, url = stage.call, stage.url
 
   for _, c in ipairs(cases) do
     it(c[1] .. ": " .. c[2] .. " " .. c[3] .. " within the call's 2 s", function()
       local t0 = uptime()
-      local res = call { endpoint = servers.url(c[1]), timeout = 2 }
+      local res = call { endpoint = url(c[1]), timeout = 2 }
       local took = uptime() - t0
       assert.is_false(res.ok, require("cjson").encode(res))
       assert.are.same({ c[2], c[3] }, { res.error.kind, res.error.code })
       assert.is_true(took < 3.5, ("took %.2f s"):format(took))
-      assert.is_true(call({ endpoint = servers.url("ok") }).ok, "the worker serves the next call")
+      assert.is_true(call({ endpoint = url("ok") }).ok, "the worker serves the next call")
     end)
   end
 
   it("a pooled connection the server closes without answering is replaced once, not failed", function()
     for i = 1, 3 do   -- from the second call on, the pooled connection is the dead one
-      local res = call { endpoint = servers.url("one-per-conn") }
+      local res = call { endpoint = url("one-per-conn") }
       assert.is_true(res.ok, "call " .. i .. ": " .. require("cjson").encode(res))
     end
   end)
 
   it("the capped floods keep the worker's memory small", function()
-    local peak = workers_peak_kib(nginx)
+    local peak = workers_peak_kib(stage.nginx)
     print(("\n  nginx worker peak RSS after the floods: %d KiB"):format(peak))
     assert.is_true(peak < 128 * 1024, peak .. " KiB")
   end)
 
   it("parses 64 KB of space-padded header lines without blocking the worker", function()
-    local slow = io.popen("curl -s " .. H.sh_quote(nginx.url .. "/call?" .. N.query { endpoint = servers.url("spaces") }))
+    local slow = io.popen("curl -s " .. H.sh_quote(stage.nginx.url .. "/call?" .. N.query { endpoint = url("spaces") }))
     H.run("sleep 0.2")   -- the call is in flight
     local t0 = uptime()
-    assert.is_true(N.get(nginx.url .. "/ping").pong)
+    assert.is_true(N.get(stage.nginx.url .. "/ping").pong)
     local ping_took = uptime() - t0
     local res = require("cjson").decode(slow:read("*a"))
     slow:close()

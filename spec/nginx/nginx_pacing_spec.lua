@@ -23,24 +23,18 @@ end
 
 for _, store in ipairs { "shared dict", "worker" } do
   describe("nginx pacing with the " .. store .. " bucket", function()
-    local servers, nginx
     local shared = store == "shared dict" and "livepull" or nil
-    setup(function()
-      servers = N.start_hostile { ok = "ok", other = "ok" }
-      nginx = N.start_nginx("spec/nginx/test.conf", { workers = 1 })
-    end)
-    teardown(function()
-      servers.stop()   -- first: nginx.stop() asserts on its log
-      nginx.stop()
-    end)
+    local stage = N.stage { hostile = { ok = "ok", other = "ok" } }
+    setup(stage.start)
+    teardown(stage.stop)
 
     local function call(args)
-      args.endpoint = args.endpoint or servers.url("ok")
+      args.endpoint = args.endpoint or stage.url("ok")
       args.shared = shared
-      return N.get(nginx.url .. "/call?" .. N.query(args), 30)
+      return stage.call(args)
     end
     local function arrivals(name)
-      return N.get(servers.url(name or "ok") .. "/_log")
+      return N.get(stage.url(name or "ok") .. "/_log")
     end
 
     it("paces clients made per request: 4 calls at 2/s arrive over at least 1.4 s", function()
@@ -76,7 +70,7 @@ for _, store in ipairs { "shared dict", "worker" } do
         local rate = fresh_rate(0.5)
         assert.is_true(call({ rate = rate, burst = 1 }).ok)
         local res = call { rate = rate + (c[2].rate_delta or 0), burst = c[2].burst or 1, account = c[2].account,
-          endpoint = c[2].endpoint_name and servers.url(c[2].endpoint_name) }
+          endpoint = c[2].endpoint_name and stage.url(c[2].endpoint_name) }
         assert.is_true(res.ok, cjson.encode(res))
         assert.is_true(res.took < 0.3, ("took %.2f s"):format(res.took))
         -- control: the same bucket again waits for its slot
@@ -103,25 +97,25 @@ end
 
 describe("nginx pacing across a wall-clock step back", function()
   it("keeps refilling the buckets when the wall clock jumps back an hour", function()
-    local servers = N.start_hostile { ok = "ok" }
     local offset = os.tmpname()   -- libfaketime reads the offset from here, as the workers' user
     H.run("chmod 644 " .. offset)
     local f = assert(io.open(offset, "w")); f:write("+0\n"); f:close()
-    local nginx = N.start_nginx("spec/nginx/test.conf", { workers = 1, preload =
+    local stage = N.stage { hostile = { ok = "ok" }, nginx = { preload =
       ("LD_PRELOAD=%s FAKETIME_TIMESTAMP_FILE=%s FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1")
-        :format(FAKETIME, offset) })
-    finally(function() servers.stop(); os.remove(offset); nginx.stop() end)
+        :format(FAKETIME, offset) } }
+    finally(function() os.remove(offset); stage.stop() end)
+    stage.start()
+    local ok_url = stage.url("ok")
     for _, shared in ipairs { "livepull", false } do
-      local function call() return N.get(nginx.url .. "/call?" .. N.query { endpoint = servers.url("ok"),
-        rate = 2, burst = 1, shared = shared or nil }, 30) end
+      local function call() return stage.call { endpoint = ok_url, rate = 2, burst = 1, shared = shared or nil } end
       f = assert(io.open(offset, "w")); f:write("+0\n"); f:close()
       assert.is_true(call().ok)   -- the bucket's state is written before the step
       f = assert(io.open(offset, "w")); f:write("-3600\n"); f:close()
-      local clock = N.get(nginx.url .. "/clock")
+      local clock = N.get(stage.nginx.url .. "/clock")
       assert.is_true(os.time() - clock.wall > 3500, "libfaketime did not move nginx's wall clock")
-      N.get(servers.url("ok") .. "/_log")
+      N.get(ok_url .. "/_log")
       for _ = 1, 6 do assert.is_true(call().ok) end
-      local log = N.get(servers.url("ok") .. "/_log")
+      local log = N.get(ok_url .. "/_log")
       -- 6 calls at 2/s: about 2.5-3 s; a bucket on the wall clock never
       -- refills after the step and waits 0.5, 1, 1.5, ... s (10.5 s).
       assert.is_true(span(log) < 5, ("%s: 6 calls at 2/s took %.2f s after the step"):format(

@@ -12,31 +12,27 @@ local certs = H.make_certs("DNS:localhost,IP:127.0.0.1,DNS:127.0.0.1")
 
 local uptime = H.now
 
-local function start_nginx(emu, workers, extra_env)
-  return N.start_nginx("examples/nginx/nginx.conf", { workers = workers, ca_file = certs.ca, endpoint = emu.url,
-                                                      env = extra_env })
+-- examples/nginx/nginx.conf with workers in front of an emulator (emulator
+-- opts) and, with credentials, a credentials emulator (N.stage).
+local function example(workers, emulator, credentials)
+  return N.stage { conf = "examples/nginx/nginx.conf", emulator = emulator or {}, credentials = credentials,
+                   nginx = { workers = workers, ca_file = certs.ca } }
 end
 
 local get = N.get
 
 for _, scheme in ipairs { "http", "https" } do
   describe("nginx with livepull.resty, emulator over " .. scheme, function()
-    local emu, nginx
-    setup(function()
-      emu = H.start_emulator { qps = 10, tls = scheme == "https" and certs or nil }
-      nginx = start_nginx(emu, 4)
-    end)
-    teardown(function()
-      nginx.stop()
-      emu.stop()
-    end)
-    before_each(function() emu.reset() end)
+    local stage = example(4, { qps = 10, tls = scheme == "https" and certs or nil })
+    setup(stage.start)
+    teardown(stage.stop)
+    before_each(function() stage.emu.reset() end)
 
     it("a content handler updates a task and returns the result as JSON", function()
-      local res = get(nginx.url .. "/update?task=" .. TASK .. "&callback=https%3A%2F%2Fcb.example.com%2Fngx")
+      local res = get(stage.nginx.url .. "/update?task=" .. TASK .. "&callback=https%3A%2F%2Fcb.example.com%2Fngx")
       assert.is_true(res.ok, cjson.encode(res))
       assert.are.equal(0, res.result.RetCode)
-      assert.are.equal("https://cb.example.com/ngx", emu.task(TASK).CallbackUrl)
+      assert.are.equal("https://cb.example.com/ngx", stage.emu.task(TASK).CallbackUrl)
     end)
 
     -- { name, path, kind, code }
@@ -49,7 +45,7 @@ for _, scheme in ipairs { "http", "https" } do
     for _, k in ipairs(kinds) do
       it("a " .. k[1] .. " error comes back as a structured error table", function()
         local path = type(k[2]) == "function" and k[2]() or k[2]
-        local res = get(nginx.url .. path)
+        local res = get(stage.nginx.url .. path)
         assert.is_false(res.ok)
         assert.is_true(res.is_error)
         assert.are.same({ k[3], k[4] }, { res.error.kind, res.error.code })
@@ -57,16 +53,16 @@ for _, scheme in ipairs { "http", "https" } do
     end
 
     it("a protocol error comes back as a structured error table", function()
-      emu.faults { { kind = "raw", status = 200, body = "<html>", content_type = "text/html" } }
-      local res = get(nginx.url .. "/update?task=" .. TASK)
+      stage.emu.faults { { kind = "raw", status = 200, body = "<html>", content_type = "text/html" } }
+      local res = get(stage.nginx.url .. "/update?task=" .. TASK)
       assert.are.same({ false, true, "protocol", "InvalidResponse" },
         { res.ok, res.is_error, res.error.kind, res.error.code })
     end)
 
     it("a server quoting the request back: the signature is redacted from the error", function()
       for encodings = 0, 2 do
-        emu.faults { { kind = "echo", encode = encodings } }
-        local res = get(nginx.url .. "/update?task=" .. TASK)
+        stage.emu.faults { { kind = "echo", encode = encodings } }
+        local res = get(stage.nginx.url .. "/update?task=" .. TASK)
         assert.are.same({ false, "api", "GatewayError" }, { res.ok, res.error.kind, res.error.code })
         assert.truthy(res.error.message:find("x-acs-signature-nonce", 1, true), res.error.message)
         local rest = res.error.message:gsub("<redacted>", "")
@@ -77,51 +73,51 @@ for _, scheme in ipairs { "http", "https" } do
 
     for _, framing in ipairs { "chunked", "close" } do
       it("reads a " .. framing .. "-framed answer over the cosocket", function()
-        emu.faults { { kind = "raw", status = 200, framing = framing, content_type = "application/json",
+        stage.emu.faults { { kind = "raw", status = 200, framing = framing, content_type = "application/json",
           body = '{"RequestId":"FRAMED-2","RetCode":0,"Description":"OK"}' } }
-        local res = get(nginx.url .. "/update?task=" .. TASK)
+        local res = get(stage.nginx.url .. "/update?task=" .. TASK)
         assert.is_true(res.ok, cjson.encode(res))
         assert.are.equal("FRAMED-2", res.result.RequestId)
-        assert.is_true(get(nginx.url .. "/update?task=" .. TASK).ok)
+        assert.is_true(get(stage.nginx.url .. "/update?task=" .. TASK).ok)
       end)
     end
 
     it("client:apply stops, updates and restarts a running task only when allowed", function()
       local running = "demo-running-0001"
-      local base = nginx.url .. "/apply?task=" .. running .. "&region=cn-beijing&offset=6"
+      local base = stage.nginx.url .. "/apply?task=" .. running .. "&region=cn-beijing&offset=6"
       local res = get(base)
       assert.are.same({ false, "TaskRunning", {} }, { res.ok, res.error.code, res.error.steps })
       res = get(base .. "&restart=1")
       assert.are.same({ true, true, "running" }, { res.ok, res.changed, res.state })
       assert.are.same({ "StopLivePullToPush", "UpdateLivePullToPush", "RestartLivePullToPush" }, res.steps)
-      assert.are.same({ "running", 6 }, { emu.task(running).State, emu.task(running).Offset })
+      assert.are.same({ "running", 6 }, { stage.emu.task(running).State, stage.emu.task(running).Offset })
       res = get(base .. "&restart=1")
       assert.are.same({ true, false }, { res.ok, res.changed })
-      res = get(nginx.url .. "/apply?task=no-such-task&offset=6")
+      res = get(stage.nginx.url .. "/apply?task=no-such-task&offset=6")
       assert.are.same({ false, "CodeTaskNotExist" }, { res.ok, res.error.code })
     end)
 
     it("retries a throttled answer with ngx.sleep and succeeds", function()
-      emu.faults { { kind = "throttle", time_left_ms = 100, count = 2 } }
-      local res = get(nginx.url .. "/update?task=" .. TASK)
+      stage.emu.faults { { kind = "throttle", time_left_ms = 100, count = 2 } }
+      local res = get(stage.nginx.url .. "/update?task=" .. TASK)
       assert.is_true(res.ok, cjson.encode(res))
-      assert.are.equal(3, #emu.requests())
+      assert.are.equal(3, #stage.emu.requests())
     end)
 
     it("a timeout is a transport error and the worker stays healthy", function()
-      emu.faults { { kind = "delay", seconds = 2, count = 3 } }
-      local res = get(nginx.url .. "/update?timeout=0.3&task=" .. TASK)
+      stage.emu.faults { { kind = "delay", seconds = 2, count = 3 } }
+      local res = get(stage.nginx.url .. "/update?timeout=0.3&task=" .. TASK)
       assert.are.same({ "transport", "Timeout" }, { res.error.kind, res.error.code })
-      assert.is_true(get(nginx.url .. "/ping").pong)
+      assert.is_true(get(stage.nginx.url .. "/ping").pong)
       -- The emulator still finishes those delayed requests (and counts them
       -- against its QPS window): let them drain before the next case.
       H.run("sleep 2")
     end)
 
     it("a body that never ends stops at the call's timeout, not per read", function()
-      emu.faults { { kind = "endless", count = 3 } }
+      stage.emu.faults { { kind = "endless", count = 3 } }
       local t0 = uptime()
-      local res = get(nginx.url .. "/update?timeout=0.5&task=" .. TASK)
+      local res = get(stage.nginx.url .. "/update?timeout=0.5&task=" .. TASK)
       assert.are.same({ "transport", "Timeout" }, { res.error.kind, res.error.code })
       assert.is_true(uptime() - t0 < 3, "took " .. (uptime() - t0))
     end)
@@ -131,7 +127,7 @@ for _, scheme in ipairs { "http", "https" } do
       local t0 = uptime()
       for w = 1, 4 do
         local urls = {}
-        for i = 1, 12 do urls[i] = H.sh_quote(nginx.url .. "/update?task=" .. TASK .. "&n=" .. w .. "-" .. i) end
+        for i = 1, 12 do urls[i] = H.sh_quote(stage.nginx.url .. "/update?task=" .. TASK .. "&n=" .. w .. "-" .. i) end
         procs[w] = io.popen("curl -s --no-progress-meter --parallel --parallel-max 3 " .. table.concat(urls, " ") .. " 2>/dev/null")
       end
       local ok_count = 0
@@ -142,10 +138,7 @@ for _, scheme in ipairs { "http", "https" } do
         p:close()
       end
       local took = uptime() - t0
-      local throttled = 0
-      for _, r in ipairs(emu.requests()) do
-        if type(r.code) == "string" and r.code:find("^Throttling") then throttled = throttled + 1 end
-      end
+      local throttled = H.throttled(stage.emu.requests())
       assert.are.equal(48, ok_count)
       assert.are.equal(0, throttled)
       assert.is_true(took >= 48 / 8 - 1.2, ("48 updates took only %.2f s"):format(took))
@@ -156,14 +149,11 @@ for _, scheme in ipairs { "http", "https" } do
       local procs = {}
       for w = 1, 4 do
         local urls = {}
-        for i = 1, 8 do urls[i] = H.sh_quote(nginx.url .. "/update?shared=0&task=" .. TASK .. "&n=" .. w .. "-" .. i) end
+        for i = 1, 8 do urls[i] = H.sh_quote(stage.nginx.url .. "/update?shared=0&task=" .. TASK .. "&n=" .. w .. "-" .. i) end
         procs[w] = io.popen("curl -s --no-progress-meter --parallel --parallel-max 4 " .. table.concat(urls, " ") .. " 2>/dev/null")
       end
       for _, p in ipairs(procs) do p:read("*a"); p:close() end
-      local throttled = 0
-      for _, r in ipairs(emu.requests()) do
-        if type(r.code) == "string" and r.code:find("^Throttling") then throttled = throttled + 1 end
-      end
+      local throttled = H.throttled(stage.emu.requests())
       assert.is_true(throttled > 0)
     end)
   end)
@@ -171,9 +161,10 @@ end
 
 describe("nginx with one worker", function()
   it("answers another location while an update waits 2 s on the emulator (the worker is not blocked)", function()
-    local emu = H.start_emulator()
-    local nginx = start_nginx(emu, 1)
-    finally(function() nginx.stop(); emu.stop() end)
+    local stage = example(1)
+    finally(stage.stop)
+    stage.start()
+    local emu, nginx = stage.emu, stage.nginx
     emu.faults { { kind = "delay", seconds = 2 } }
     local t0 = uptime()
     local slow = io.popen("curl -s " .. H.sh_quote(nginx.url .. "/update?task=" .. TASK))
@@ -191,17 +182,13 @@ describe("nginx with one worker", function()
 end)
 
 describe("nginx credentials over cosockets", function()
+  local stage = example(1, nil, true)
   local emu, creds, nginx
   setup(function()
-    emu = H.start_emulator()
-    creds = H.start_credentials_emulator(emu)
-    nginx = start_nginx(emu, 1, "LIVEPULL_METADATA_ENDPOINT=" .. creds.url .. " ")
+    stage.start()
+    emu, creds, nginx = stage.emu, stage.creds, stage.nginx
   end)
-  teardown(function()
-    nginx.stop()
-    creds.stop()
-    emu.stop()
-  end)
+  teardown(stage.stop)
 
   it("resolves the ECS RAM role at the first call, once for 8 concurrent calls, /ping answered meanwhile", function()
     creds.config { failures = { imds = "slow" }, slow_seconds = 1, lifetime = 4 }
@@ -241,10 +228,10 @@ end)
 
 describe("nginx workers sharing credentials through the shared dict", function()
   it("4 workers fetch the ECS role's credentials once, and refresh them once", function()
-    local emu = H.start_emulator()
-    local creds = H.start_credentials_emulator(emu)
-    local nginx = start_nginx(emu, 4, "LIVEPULL_METADATA_ENDPOINT=" .. creds.url .. " ")
-    finally(function() nginx.stop(); creds.stop(); emu.stop() end)
+    local stage = example(4, nil, true)
+    finally(stage.stop)
+    stage.start()
+    local emu, creds, nginx = stage.emu, stage.creds, stage.nginx
     creds.config { lifetime = 6 }
     local function burst(tag)
       local urls = {}

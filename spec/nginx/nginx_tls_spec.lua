@@ -61,17 +61,14 @@ local cases = {
 }
 
 describe("TLS failures, native path and livepull.resty side by side", function()
-  local certs, servers, nginx
-  setup(function()
+  local certs
+  local stage = N.stage(function()
     local listeners
     certs, listeners = make_bad_certs()
-    servers = N.start_hostile(listeners)
-    nginx = N.start_nginx("spec/nginx/test.conf", { workers = 1, ca_file = certs.ca })
+    return { hostile = listeners, nginx = { ca_file = certs.ca } }
   end)
-  teardown(function()
-    servers.stop()   -- first: nginx.stop() asserts on its log
-    nginx.stop()
-  end)
+  setup(stage.start)
+  teardown(stage.stop)
 
   local function native(url)
     local client = assert(livepull.new { endpoint = url, ca_file = certs.ca, max_attempts = 1,
@@ -81,7 +78,7 @@ describe("TLS failures, native path and livepull.resty side by side", function()
     return res and "ok" or (err.kind .. " " .. err.code), err
   end
   local function resty(url)
-    local res = N.get(nginx.url .. "/call?" .. N.query { endpoint = url, timeout = 2 })
+    local res = stage.call { endpoint = url, timeout = 2 }
     return res.ok and "ok" or (res.error.kind .. " " .. res.error.code), res.error
   end
 
@@ -92,8 +89,8 @@ describe("TLS failures, native path and livepull.resty side by side", function()
   it("60 concurrent handshakes with bad certificates: each a TLSVerificationFailed, no Lua error", function()
     local urls = {}
     for i = 1, 60 do
-      local url = servers.url(i % 2 == 0 and "selfsigned" or "expired", "https")
-      urls[i] = H.sh_quote(nginx.url .. "/call?" .. N.query { endpoint = url, timeout = 2 })
+      local url = stage.url(i % 2 == 0 and "selfsigned" or "expired", "https")
+      urls[i] = H.sh_quote(stage.nginx.url .. "/call?" .. N.query { endpoint = url, timeout = 2 })
     end
     local out = H.run("curl -s --max-time 30 --parallel --parallel-max 12 " .. table.concat(urls, " "))
     local codes = {}
@@ -107,7 +104,7 @@ describe("TLS failures, native path and livepull.resty side by side", function()
 
   for _, c in ipairs(cases) do
     it(c[1] .. ": both say " .. (c[2] or "ok"), function()
-      local url = servers.url(c[1], "https")
+      local url = stage.url(c[1], "https")
       local want = c[2] and ("transport " .. c[2]) or "ok"
       local got_native, native_err = native(url)
       local got_resty, resty_err = resty(url)

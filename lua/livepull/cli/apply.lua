@@ -1,7 +1,6 @@
 -- The plan and apply commands: one task's change planned and carried out (client:plan,
 -- client:apply, Ansible's check mode and diff), and `apply --file`: a desired-state file of
 -- tasks made true in the account (create, change, leave alone, optionally prune or recreate).
-local livepull = require "livepull.safe"
 local plan = require "livepull.plan"
 local core = require "livepull.core"
 local cjson = require "cjson.safe"
@@ -342,20 +341,9 @@ function M.main(argv, io_, cli)
   local merr = misuse(cli, args, own)
   if merr then return fail(cli, io_, merr) end
 
-  local params = {}
-  if args.flags.params then
-    local text, why = cli.read_file(args.flags.params, io_.stdin)
-    if not text then return fail(cli, io_, cli.usage_error("cannot read --params: " .. tostring(why))) end
-    local decoded, derr = input.decode_object(text)
-    if not decoded then return fail(cli, io_, cli.usage_error("--params " .. derr)) end
-    params = decoded
-  end
-  local perr2
-  params, perr2 = input.convert(args.action, cli.merged(params, args.params))   -- the JSON input rules
+  local params, perr2 = cli.gather_params(args, io_)   -- --params and the flags, as every command reads them
   if not params then return fail(cli, io_, perr2) end
-  local opts, oerr = cli.client_options(args)
-  if not opts then return fail(cli, io_, oerr) end
-  local client, cerr = livepull.new(opts)
+  local client, cerr = cli.open_client(args)
   if not client then return fail(cli, io_, cerr) end
   local code
   if own.file then code = run_file(cli, client, args, own, io_)

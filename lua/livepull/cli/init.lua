@@ -303,12 +303,15 @@ local run_writer = output.new { stdout = io.stdout, stderr = io.stderr }   -- th
 local PROFILE_OPTIONS = { access_key_id = true, access_key_secret = true, security_token = true, region_id = true }
 
 -- livepull.new(opts) with a profile's unusable values (a space in a secret,
--- a bad region_id: the core's rules) reported as InvalidProfile; source
--- names the profile the credentials came from, if one.
+-- a bad region_id: the core's rules, which the library's provider reports
+-- as the cause of a CredentialsRefreshFailed) reported as InvalidProfile;
+-- source names the profile the credentials came from, if one.
 local function new_client(opts, source)
   local client, err = livepull.new(opts)
   local field = type(err) == "table" and type(err.field) == "string" and err.field or ""
-  local from_profile = PROFILE_OPTIONS[field] or (opts.profile and field ~= "" and err.code == "InvalidConfig")
+  local refused = type(err) == "table" and ((field ~= "" and err.code == "InvalidConfig") or
+    (err.code == "CredentialsRefreshFailed" and type(err.cause) == "table" and err.cause.code == "InvalidConfig"))
+  local from_profile = PROFILE_OPTIONS[field] or (opts.profile and refused)
   if not client and source and from_profile then
     return nil, { kind = "config", code = "InvalidProfile", field = "profile",
                   message = source .. ": " .. tostring(err.message) }
@@ -357,20 +360,22 @@ local function client_options(args, out)
       local warning = profile.permission_warning(path_or_err)
       if warning then out:warning("ProfileFileReadable", warning) end
     end
-    if p.provider then   -- a role, the metadata service, OIDC, a URI: the library's providers
+    if p.name then   -- every mode through the library's providers: the keys come whole from the profile
+      for _, secret in ipairs(p.secrets) do out:secret(secret) end
       opts.profile = p.name
-      source = ("profile %q in %s"):format(p.name, path_or_err)
-    end
-    if p.access_key_id then
-      out:secret(p.access_key_secret)
-      out:secret(p.security_token)
-      opts.access_key_id, opts.access_key_secret = p.access_key_id, p.access_key_secret
-      opts.security_token = p.security_token or false
       source = ("profile %q in %s"):format(p.name, path_or_err)
     end
     if opts.region_id == nil then opts.region_id = p.region_id end
   end
   return opts, source
+end
+
+-- The client the flags, a profile or the environment describe (one place
+-- for every command) -> client, or nil and an error.
+local function open_client(args, out)
+  local opts, source_or_err = client_options(args, out)
+  if not opts then return nil, source_or_err end
+  return new_client(opts, source_or_err)
 end
 
 local function merged(defaults, params)
@@ -380,33 +385,15 @@ local function merged(defaults, params)
   return p
 end
 
--- --idempotent: what the update would change, compared with Describe's
--- TaskInfo. Both sides are written the same way before comparing; nothing
--- here can raise on what a server sends.
-local TASKINFO_NAMES = { CallbackUrl = "CallbackURL" }
-local NOT_COMPARED = { TaskId = true, Region = true, RegionId = true }
-local json_text = require("livepull.cli.json").encode
-
-local function normalized(name, v)
-  if (name == "StartTime" or name == "EndTime") and type(v) == "number" then
-    local ok, text = pcall(os.date, "!%Y-%m-%dT%H:%M:%SZ", v)
-    if ok then return text end
-  end
-  if type(v) == "string" then return v end
-  return json_text(v, { arrays = output.ARRAY_FIELDS })
-end
-
+-- --idempotent: whether the update would change the task, by plan.compute's
+-- comparison (livepull.plan: the one place that compares a request with
+-- Describe's TaskInfo; nothing there raises on what a server sends).
 local function would_change(current, params)
-  local info = current.TaskInfo
-  if type(info) ~= "table" then
+  if type(current.TaskInfo) ~= "table" then
     return nil, { kind = "protocol", code = "InvalidResponse",
                   message = "DescribeLivePullToPush answered without a TaskInfo object; --idempotent cannot compare" }
   end
-  for name, v in pairs(params) do
-    local now = rawget(info, TASKINFO_NAMES[name] or name)
-    if not NOT_COMPARED[name] and normalized(name, v) ~= normalized(name, now) then return true end
-  end
-  return false
+  return next(require("livepull.plan").compute(current, params).changes) ~= nil
 end
 
 -- --idempotent: validate, describe, update only when something changes.
@@ -643,12 +630,7 @@ local function run(argv, io_, out)
     return exit_code(perr)
   end
 
-  local opts, source_or_err = client_options(args, out)
-  if not opts then
-    out:error(source_or_err)
-    return exit_code(source_or_err)
-  end
-  local client, cerr = new_client(opts, source_or_err)
+  local client, cerr = open_client(args, out)
   if not client then
     out:error(cerr)
     return exit_code(cerr)
@@ -709,7 +691,7 @@ end
 function M.to_json(v) return run_writer:encode(v) end
 function M.emit(stream, value) run_writer:line(stream, value) end   -- one checked JSON line
 M.error_table = output.error_table
-M.parse_args, M.client_options, M.read_file, M.merged, M.help, M.usage_error =
-  parse_args, client_options, read_file, merged, help, usage_error
+M.parse_args, M.open_client, M.gather_params, M.read_file, M.merged, M.help, M.usage_error =
+  parse_args, open_client, gather_params, read_file, merged, help, usage_error
 
 return M

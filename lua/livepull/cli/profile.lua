@@ -1,22 +1,14 @@
--- Credentials from the aliyun CLI's profile file (ALIBABA_CLOUD_CONFIG_FILE,
--- else ~/.aliyun/config.json), so users of that tool need no new setup. Modes
--- AK and StsToken are read here; the modes that fetch credentials (roles,
--- instance metadata, OIDC, a URI, an external command) are handed to the
--- library's provider chain (lua/livepull/credentials) by name. A profile that
--- cannot be used is an InvalidProfile error naming the profile and the file
--- (never a secret): the command never falls back to other keys.
-local cjson = require "cjson.safe"
+-- The command's side of the aliyun CLI's profile file (ALIBABA_CLOUD_CONFIG_FILE,
+-- else ~/.aliyun/config.json): the library's reader (livepull.credentials.profile)
+-- reads and checks every mode; here a profile that cannot be used becomes an
+-- InvalidProfile error naming the profile and the file (never a secret: the
+-- command never falls back to other keys), the secrets it holds are noted for
+-- scrubbing, and a file others can read draws a warning.
+local library = require "livepull.credentials.profile"
 
 local M = {}
 
-local MAX_BYTES = 1024 * 1024   -- read no more of the file (it could be /dev/zero)
-
-function M.path()
-  local file = os.getenv("ALIBABA_CLOUD_CONFIG_FILE")
-  if file and file ~= "" then return file end
-  local home = os.getenv("HOME") or ""
-  return home .. "/.aliyun/config.json"
-end
+function M.path() return library.cli_path(os.getenv) end
 
 local function invalid(message)
   return { kind = "config", code = "InvalidProfile", field = "profile", message = message }
@@ -44,64 +36,32 @@ function M.permission_warning(path)
   return nil
 end
 
--- What each mode needs: the profile field, its name in messages.
-local NEEDS = {
-  AK = { "access_key_id", "access_key_secret" },
-  StsToken = { "access_key_id", "access_key_secret", "sts_token" },
-}
--- The modes the library's providers resolve (and refresh) themselves.
-local PROVIDER_MODES = { RamRoleArn = true, EcsRamRole = true, ChainableRamRoleArn = true, OIDC = true,
-                         CredentialsURI = true, External = true }
+-- Every secret a provider spec holds (a chained role's source too).
+local function secrets_of(spec, out)
+  out = out or {}
+  if type(spec) ~= "table" then return out end
+  out[#out + 1] = spec.access_key_secret
+  out[#out + 1] = spec.security_token
+  return secrets_of(spec.source, out)
+end
 
--- load(name [, path]) -> { name, access_key_id, access_key_secret,
--- security_token, region_id } (or { name, provider = true, region_id } for a
--- mode the library resolves), path read (or nil); or nil, InvalidProfile
--- error. No name means the file's current profile; a missing file is not an
--- error unless a name was asked for (the result is then {}).
-function M.load(name, path)
-  path = path or M.path()
-  local f = io.open(path, "rb")
-  if not f then
+-- load(name) -> { name, region_id, secrets = { ... } }, the path read; or
+-- nil, InvalidProfile error. No name means the file's current profile (as
+-- the library picks it); a missing file is not an error unless a name was
+-- asked for (the result is then {}). The client is then made with
+-- `profile = name`: the library's providers give the keys, for every mode.
+function M.load(name)
+  local path = M.path()
+  local spec, err = library.cli(os.getenv, name)
+  if not spec and not err then
     if name then return nil, invalid(("profile %q asked for, but %s cannot be read"):format(name, path)) end
     return {}
   end
-  local text = f:read(MAX_BYTES + 1)
-  f:close()
-  if text and #text > MAX_BYTES then
-    return nil, invalid(("%s is larger than %d bytes: not an aliyun CLI configuration"):format(path, MAX_BYTES))
+  if not spec then
+    local named = name and ("profile %q in %s"):format(name, path) or path
+    return nil, invalid(named .. ": " .. tostring(err.message))
   end
-  local doc = cjson.decode(text or "")
-  if type(doc) ~= "table" or type(doc.profiles) ~= "table" then
-    return nil, invalid(path .. " is not an aliyun CLI configuration (no profiles)")
-  end
-  name = name or (type(doc.current) == "string" and doc.current ~= "" and doc.current) or "default"
-  for _, p in ipairs(doc.profiles) do
-    if type(p) == "table" and p.name == name then
-      local region_id = type(p.region_id) == "string" and p.region_id ~= "" and p.region_id or nil
-      if PROVIDER_MODES[p.mode] then return { name = name, provider = true, region_id = region_id }, path end
-      local needs = NEEDS[p.mode]
-      if not needs then
-        return nil, invalid(("profile %q in %s has mode %s; livepull reads modes AK, StsToken, RamRoleArn, "
-          .. "EcsRamRole, ChainableRamRoleArn, OIDC, CredentialsURI and External")
-          :format(name, path, type(p.mode) == "string" and p.mode or "(none)"))
-      end
-      for _, field in ipairs(needs) do
-        local v = p[field]
-        if type(v) ~= "string" or v == "" then
-          return nil, invalid(("profile %q in %s (mode %s) has no %s: it must be a non-empty string")
-            :format(name, path, p.mode, field))
-        end
-      end
-      return {
-        name = name,
-        access_key_id = p.access_key_id,
-        access_key_secret = p.access_key_secret,
-        security_token = p.mode == "StsToken" and p.sts_token or nil,
-        region_id = region_id,
-      }, path
-    end
-  end
-  return nil, invalid(("no profile %q in %s"):format(name, path))
+  return { name = spec.origin:match("^cli_profile:(.*)$"), region_id = spec.region_id, secrets = secrets_of(spec) }, path
 end
 
 return M

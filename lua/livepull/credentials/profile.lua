@@ -41,7 +41,11 @@ local CLI_MODES = {
   ak = function(p)
     return { type = "access_key", access_key_id = str(p.access_key_id), access_key_secret = str(p.access_key_secret) }
   end,
-  ststoken = function(p)
+  ststoken = function(p)   -- without its token the keys would sign as if they were a long-term key
+    if not str(p.sts_token) then
+      return nil, U.config_error("profile", ("profile %q (mode StsToken) has no sts_token: it must be a non-empty string")
+        :format(p.name:sub(1, 64)))
+    end
     return { type = "access_key", access_key_id = str(p.access_key_id), access_key_secret = str(p.access_key_secret),
              security_token = str(p.sts_token) }
   end,
@@ -103,6 +107,7 @@ function P.cli(env, name)
     local spec, err = build(p, resolve, env)
     if not spec then return nil, err end
     spec.origin = "cli_profile:" .. wanted
+    spec.region_id = str(p.region_id)   -- the command's default RegionId; no provider reads it
     return spec
   end
   name = name or U.env_set(env, "ALIBABA_CLOUD_PROFILE") or (type(doc.current) == "string" and doc.current) or "default"

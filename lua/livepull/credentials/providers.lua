@@ -31,7 +31,7 @@ local TYPES = {
   external = { fields = { process_command = "string" }, required = { "process_command" } },
 }
 -- Set only by the profile readers.
-local INTERNAL = { type = true, origin = true, source = true, sts_region = true, enable_vpc = true }
+local INTERNAL = { type = true, origin = true, source = true, sts_region = true, enable_vpc = true, region_id = true }
 
 local function where(spec, name)
   return spec.origin and ("%s (from %s)"):format(name, spec.origin) or "credentials." .. name
