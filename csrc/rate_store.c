@@ -30,8 +30,8 @@ struct lp_rate_store {
   pid_t pid;            /* the process that opened it: a forked child opens its own */
   double retry_at;      /* monotonic: no new connection before this */
   lp_bucket alone;      /* the fallback bucket: rate_store_fallback/s, burst 1 */
-  int alone_ready;
   int falling_back;     /* the last reservation went to the fallback */
+  double last_slot;     /* monotonic: when the last slot the store granted is used */
   double noted_at;      /* monotonic: the last note on stderr (-HUGE_VAL: none) */
   int noted;            /* a note was written since sharing last worked */
 };
@@ -294,9 +294,12 @@ static int fall_back(lp_client *c, lp_rate_store *s, double now, double max_wait
     return -1;
   }
   double t = lp_monotonic();
-  if (!s->alone_ready) {
+  if (!s->falling_back) {
+    /* An outage begins with the bucket as this client's last shared slot
+     * left it: the first call alone goes 1/fallback s after that slot (a
+     * debt while it is still ahead), not at once after it. */
     lp_bucket_init(&s->alone, fallback, 1, t);
-    s->alone_ready = 1;
+    if (s->last_slot > 0 && (t - s->last_slot) * fallback < 1) s->alone.tokens = (t - s->last_slot) * fallback;
   }
   note(c, s, why, t);
   s->falling_back = 1;
@@ -347,6 +350,7 @@ int lp_rate_store_reserve(lp_client *c, double now, double max_wait, double *wai
   /* The delay counts from Redis' answer; a paced slot is used a margin
    * after it comes, as local pacing does (policy.c). */
   if (*wait > 0) *wait += lp_monotonic() - now + LP_PACING_MARGIN;
+  s->last_slot = now + *wait;
   return 0;
 }
 

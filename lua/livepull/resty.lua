@@ -236,6 +236,15 @@ local function reserve_shared(st, max_wait)
   return delay / 1e6
 end
 
+-- When this worker's last slot from each store is used (monotonic), so that
+-- pacing alone after it keeps the fallback rate (a few stores per worker).
+local last_shared = {}
+
+-- The per-worker bucket this worker paces alone on while the store is away.
+local function fallback_key(id, st)
+  return ("livepull-fallback|%s|%s|%.17g"):format(id, st.key, st.fallback)
+end
+
 function Client:pace_shared(st)
   if st.rate <= 0 then return 0 end
   local id = rate_store.describe(st)
@@ -243,16 +252,24 @@ function Client:pace_shared(st)
   local t = clock()
   if not o or t >= o.retry_at then
     local wait, err, down = reserve_shared(st, self.max_pacing_wait)
+    if wait then last_shared[id] = t + wait end
     if wait or down == nil or down == false then   -- Redis answered (a slot, PacingTimeout, or a refusal)
       if o then
         if o.alone then
           ngx.log(ngx.WARN, "livepull: the rate store ", id, " answers again: this worker's pacing is shared again")
         end
-        o.alone, o.retry_at = nil, 0
+        o.alone, o.down, o.retry_at = nil, nil, 0
       end
       return wait, err
     end
     o = outage_of(id)
+    if not o.down and st.fallback then
+      -- An outage begins with the fallback bucket as this worker's last shared slot left it: the
+      -- first call alone goes 1/fallback s after that slot (a debt while it is still ahead).
+      o.down = true
+      local since = last_shared[id] and (t - last_shared[id]) * st.fallback
+      if since and since < 1 then worker_store:put(fallback_key(id, st), since, t) end
+    end
     o.retry_at, o.message = t + RETRY_STORE_AFTER, err.message
     if st.fallback and (not o.warned_at or t - o.warned_at >= WARN_EVERY) then
       o.warned_at, o.alone = t, true   -- alone: the end of this outage is said too
@@ -265,8 +282,7 @@ function Client:pace_shared(st)
       o.message .. "; nothing was sent (rate_store_fallback = false)",
       { retryable = core.retry_rule("RateStoreUnavailable").retryable, field = "rate_store" })
   end
-  return take_slot(worker_store, ("livepull-fallback|%s|%s|%.17g"):format(id, st.key, st.fallback),
-    st.fallback, 1, self.max_pacing_wait)
+  return take_slot(worker_store, fallback_key(id, st), st.fallback, 1, self.max_pacing_wait)
 end
 
 -- Reserves a pacing slot for req (its account, this endpoint, rate and

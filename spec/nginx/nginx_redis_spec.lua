@@ -371,8 +371,8 @@ describe("livepull.resty with a Redis rate store", function()
         stopped = wall()
         redis.stop()
         H.run("sleep 3")
+        restarted = wall()   -- before the start: a worker may share again before start() returns
         redis.start()
-        restarted = wall()
       end)
     all_ok(calls, "nginx")
     -- each worker alone at <= 1/s (the default rate_store_fallback) while Redis was down
