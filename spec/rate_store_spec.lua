@@ -165,6 +165,20 @@ describe("rate_store, native", function()
     c:close()
   end)
 
+  it("an outage's first call alone keeps the fallback rate after the last shared slot", function()
+    local own = H.start_redis {}
+    finally(own.stop)
+    local c = new { rate_store = own.url(), rate_key = "debt", rate_limit = 100, rate_burst = 1,
+      rate_store_fallback = 1, rate_store_timeout = 0.25 }
+    assert.are.equal(0, c:pace())   -- a shared slot, now
+    own.stop()
+    local wait = c:pace()           -- Redis away: alone at 1/s, counted from that slot
+    assert.is_true(wait >= 0.9 and wait <= 1.1, ("the first call alone waits %.3f s"):format(wait))
+    local next_wait = c:pace()
+    assert.is_true(next_wait >= 1.9 and next_wait <= 2.1, ("the second waits %.3f s"):format(next_wait))
+    c:close()
+  end)
+
   it("runs the script again with EVAL after SCRIPT FLUSH (NOSCRIPT), and only then", function()
     local _, sha = core.rate_script()
     local c = new { rate_store = redis.url(nil, PASSWORD), rate_key = "flushed", rate_limit = 5, rate_burst = 1 }
