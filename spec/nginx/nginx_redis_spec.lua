@@ -29,13 +29,7 @@ end
 
 local function wall() return tonumber((H.run("date +%s.%N"))) end
 
-local function throttled(requests)
-  local n = 0
-  for _, r in ipairs(requests) do
-    if type(r.code) == "string" and r.code:match("^Throttling") then n = n + 1 end
-  end
-  return n
-end
+local throttled = H.throttled
 
 -- The emulator's successful arrivals: count, and calls per second over their span.
 local function ok_rate(requests)
