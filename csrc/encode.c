@@ -1,6 +1,9 @@
 /* Byte encodings: percent-encoding, JSON strings, UTF-8 checks, hex, Base64. */
 #include "encode.h"
 
+#include <stdint.h>
+#include <string.h>
+
 int lp_is_alnum(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
@@ -29,59 +32,127 @@ int lp_hex_value(unsigned char c) {
   return -1;
 }
 
-void lp_percent_encode(lp_buf *out, const char *s, size_t n) {
+/* Each byte's encoding as it is written, in 8 bytes: the encoded bytes
+ * first, the length in the last. Both encoders copy a whole entry per input
+ * byte and move on by the length, with no branch on the byte: in URLs and
+ * JSON the reserved bytes come every few bytes, at no pattern a branch
+ * predictor learns. */
+typedef struct enc_entry { unsigned char b[8]; } enc_entry;
+#define ENC_LEN(e) ((size_t)(e).b[7])
+
+/* once: c or %XX; twice: c or %25XX (the second encoding turns '%' into
+ * "%25" and leaves the hex digits). Filled on first use: two tables of
+ * 256 entries, shorter to build than to write out. */
+static enc_entry enc_once[256], enc_twice[256];
+static volatile int enc_ready;
+
+static void enc_init(void) {
   static const char hex[] = "0123456789ABCDEF";
-  if (lp_buf_reserve(out, 3 * n) != 0) return;   /* worst case, once */
-  char *p = out->data + out->len;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+  for (int c = 0; c < 256; c++) {
+    enc_entry *o = &enc_once[c], *t = &enc_twice[c];
+    memset(o, 0, sizeof *o);
+    memset(t, 0, sizeof *t);
     if (unreserved[c]) {
-      *p++ = (char)c;
+      o->b[0] = t->b[0] = (unsigned char)c;
+      o->b[7] = t->b[7] = 1;
     } else {
-      *p++ = '%';
-      *p++ = hex[c >> 4];
-      *p++ = hex[c & 15];
+      const unsigned char h = (unsigned char)hex[c >> 4], l = (unsigned char)hex[c & 15];
+      const unsigned char once[3] = {'%', h, l}, twice[5] = {'%', '2', '5', h, l};
+      memcpy(o->b, once, 3);
+      memcpy(t->b, twice, 5);
+      o->b[7] = 3;
+      t->b[7] = 5;
     }
   }
-  out->len = (size_t)(p - out->data);
+  enc_ready = 1;   /* a race fills the same values twice: harmless */
+}
+
+/* Copies e's 8 bytes to p (the caller reserved LP_ENCODE_SLACK), returns p moved past its encoding. */
+static char *put_entry(char *p, const enc_entry *e) {
+  memcpy(p, e->b, 8);
+  return p + ENC_LEN(*e);
+}
+
+char *lp_percent_encode_to(char *p, const char *s, size_t n) {
+  if (!enc_ready) enc_init();
+  for (size_t i = 0; i < n; i++) p = put_entry(p, &enc_once[(unsigned char)s[i]]);
+  return p;
+}
+
+void lp_percent_encode_both_to(char **once, char **twice, const char *s, size_t n) {
+  if (!enc_ready) enc_init();
+  char *p = *once, *q = *twice;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    p = put_entry(p, &enc_once[c]);
+    q = put_entry(q, &enc_twice[c]);
+  }
+  *once = p;
+  *twice = q;
+}
+
+void lp_percent_encode(lp_buf *out, const char *s, size_t n) {
+  if (lp_buf_reserve(out, 3 * n + LP_ENCODE_SLACK) != 0) return;   /* worst case, once */
+  out->len = (size_t)(lp_percent_encode_to(out->data + out->len, s, n) - out->data);
 }
 
 /* percent(s) and percent(percent(s)) in one pass: V1 signs the encoded
  * canonical query encoded again, and walking the source once for both is
- * cheaper than encoding the canonical query a second time. The second
- * encoding leaves the unreserved bytes (the hex digits among them) and
- * turns each '%' into "%25". */
+ * cheaper than encoding the canonical query a second time. */
 void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n) {
-  static const char hex[] = "0123456789ABCDEF";
-  if (lp_buf_reserve(once, 3 * n) != 0 || lp_buf_reserve(twice, 5 * n) != 0) return;
+  if (lp_buf_reserve(once, 3 * n + LP_ENCODE_SLACK) != 0 ||
+      lp_buf_reserve(twice, 5 * n + LP_ENCODE_SLACK) != 0)
+    return;
   char *p = once->data + once->len, *q = twice->data + twice->len;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (unreserved[c]) {
-      *p++ = (char)c;
-      *q++ = (char)c;
-    } else {
-      p[0] = '%'; p[1] = hex[c >> 4]; p[2] = hex[c & 15];
-      q[0] = '%'; q[1] = '2'; q[2] = '5'; q[3] = p[1]; q[4] = p[2];
-      p += 3;
-      q += 5;
-    }
-  }
+  lp_percent_encode_both_to(&p, &q, s, n);
   once->len = (size_t)(p - once->data);
   twice->len = (size_t)(q - twice->data);
+}
+
+/* Tests on 8 bytes at once (any byte order: they only say whether some
+ * byte matches; a byte loop then finds which). From the well-known bit
+ * tricks: a byte below n (n <= 128), above n (n <= 127), equal to c. */
+typedef uint64_t word8;
+#define ONES ((word8)0x0101010101010101ULL)
+#define HIGHS ((word8)0x8080808080808080ULL)
+#define ANY_BELOW(w, n) (((w) - ONES * (n)) & ~(w) & HIGHS)
+#define ANY_ABOVE(w, n) ((((w) + ONES * (127 - (n))) | (w)) & HIGHS)
+#define ANY_EQUAL(w, c) ANY_BELOW((w) ^ (ONES * (c)), 1)
+
+static word8 load8(const unsigned char *p) {
+  word8 w;
+  memcpy(&w, p, sizeof w);
+  return w;
+}
+
+/* The length of s's leading run of bytes JSON takes as they are. */
+static size_t json_plain_span(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    word8 w = load8(s + i);
+    if (ANY_BELOW(w, 0x20) | ANY_EQUAL(w, '"') | ANY_EQUAL(w, '\\')) break;
+  }
+  while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\') i++;
+  return i;
 }
 
 void lp_json_string(lp_buf *out, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   if (lp_buf_reserve(out, 6 * n + 2) != 0) return;
+  const unsigned char *u = (const unsigned char *)s;
   char *p = out->data + out->len;
   *p++ = '"';
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+    size_t run = json_plain_span(u + i, n - i);   /* most values need no escape at all */
+    memcpy(p, u + i, run);
+    p += run;
+    i += run;
+    if (i == n) break;
+    unsigned char c = u[i];
     if (c == '"' || c == '\\') {
       *p++ = '\\';
       *p++ = (char)c;
-    } else if (c < 0x20) {
+    } else {
       const char *named = c == '\n' ? "n" : c == '\r' ? "r" : c == '\t' ? "t"
                         : c == '\b' ? "b" : c == '\f' ? "f" : NULL;
       *p++ = '\\';
@@ -92,8 +163,6 @@ void lp_json_string(lp_buf *out, const char *s, size_t n) {
         *p++ = hex[c >> 4];
         *p++ = hex[c & 15];
       }
-    } else {
-      *p++ = (char)c;
     }
   }
   *p++ = '"';
@@ -131,6 +200,10 @@ int lp_utf8_check(const char *s, size_t n, size_t *chars) {
 size_t lp_visible_ascii_span(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    word8 w = load8(p + i);
+    if (ANY_BELOW(w, 0x21) | ANY_ABOVE(w, 0x7E)) break;
+  }
   while (i < n && (unsigned)(p[i] - 0x21) < 0x7F - 0x21) i++;   /* 0x21..0x7E */
   return i;
 }
