@@ -68,14 +68,14 @@ static void enc_init(void) {
 }
 
 /* Copies e's 8 bytes to p (the caller reserved LP_ENCODE_SLACK), returns p moved past its encoding. */
-static char *put_entry(char *p, const enc_entry *e) {
+static inline char *put_entry(char *p, const enc_entry *e) {
   memcpy(p, e->b, 8);
   return p + ENC_LEN(*e);
 }
 
 /* 1 when all 8 bytes at s are unreserved: then they are copied as they
  * are, 8 at a time (names, IDs, nonces and most of a URL are such runs). */
-static int unreserved8(const unsigned char *s) {
+static inline int unreserved8(const unsigned char *s) {
   return unreserved[s[0]] & unreserved[s[1]] & unreserved[s[2]] & unreserved[s[3]] &
          unreserved[s[4]] & unreserved[s[5]] & unreserved[s[6]] & unreserved[s[7]];
 }

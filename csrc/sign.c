@@ -81,24 +81,20 @@ static int pair_less(const sign_pair *a, const sign_pair *b) {
  * the worst case is reserved once, so the loop writes without checks. */
 static void canonical_query(const lp_request *req, const sign_pair *extra, int nextra, lp_buf *out,
                             lp_buf *twice) {
-  sign_pair pairs[LP_MAX_PARAMS + MAX_COMMON];
-  int n = 0;
+  sign_pair params[LP_MAX_PARAMS], pairs[LP_MAX_PARAMS + MAX_COMMON];
+  int np = 0, n = 0;
   size_t bytes = 0;
   for (int i = 0; i < req->nparams; i++) {
     const lp_param *p = &req->params[i];
     sign_pair x = {p->name, req->arena.data + p->value_off, p->name_len, p->value_len};
-    int j = n++;
-    for (; j > 0 && pair_less(&x, &pairs[j - 1]); j--) pairs[j] = pairs[j - 1];
-    pairs[j] = x;
+    int j = np++;
+    for (; j > 0 && pair_less(&x, &params[j - 1]); j--) params[j] = params[j - 1];
+    params[j] = x;
     bytes += x.name_len + x.value_len + 2;
   }
-  for (int i = 0; i < nextra; i++) {   /* merged from the end: the extras are few and sorted */
-    sign_pair x = extra[i];
-    int j = n++;
-    for (; j > 0 && pair_less(&x, &pairs[j - 1]); j--) pairs[j] = pairs[j - 1];
-    pairs[j] = x;
-    bytes += x.name_len + x.value_len + 2;
-  }
+  for (int i = 0; i < nextra; i++) bytes += extra[i].name_len + extra[i].value_len + 2;
+  for (int i = 0, j = 0; i < np || j < nextra;)   /* the merge: one comparison per pair */
+    pairs[n++] = j >= nextra || (i < np && !pair_less(&extra[j], &params[i])) ? params[i++] : extra[j++];
   /* 3 (5 twice) bytes per source byte at most ('&' and '=' included), and the encoders' slack. */
   if (lp_buf_reserve(out, 3 * bytes + LP_ENCODE_SLACK) != 0 ||
       (twice && lp_buf_reserve(twice, 5 * bytes + LP_ENCODE_SLACK) != 0))
