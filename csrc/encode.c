@@ -8,20 +8,19 @@ int lp_is_alnum(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-/* RFC 3986 unreserved bytes, A-Z a-z 0-9 - _ . ~, as a table: the signer
- * encodes every byte of the query twice (V1), so this is a hot loop. */
-#define U1(c) [c] = 1
-static const unsigned char unreserved[256] = {
-  U1('-'), U1('.'), U1('_'), U1('~'),
-  U1('0'), U1('1'), U1('2'), U1('3'), U1('4'), U1('5'), U1('6'), U1('7'), U1('8'), U1('9'),
-  U1('A'), U1('B'), U1('C'), U1('D'), U1('E'), U1('F'), U1('G'), U1('H'), U1('I'), U1('J'),
-  U1('K'), U1('L'), U1('M'), U1('N'), U1('O'), U1('P'), U1('Q'), U1('R'), U1('S'), U1('T'),
-  U1('U'), U1('V'), U1('W'), U1('X'), U1('Y'), U1('Z'),
-  U1('a'), U1('b'), U1('c'), U1('d'), U1('e'), U1('f'), U1('g'), U1('h'), U1('i'), U1('j'),
-  U1('k'), U1('l'), U1('m'), U1('n'), U1('o'), U1('p'), U1('q'), U1('r'), U1('s'), U1('t'),
-  U1('u'), U1('v'), U1('w'), U1('x'), U1('y'), U1('z'),
-};
-#undef U1
+/* The byte tables are constant, written by these macros from each byte's
+ * value: no set-up at run time, nothing shared that two threads could race
+ * to fill. ALL256(f) is f(0), f(1), ..., f(255). */
+#define ROW4(f, c) f(c), f((c) + 1), f((c) + 2), f((c) + 3)
+#define ROW16(f, c) ROW4(f, c), ROW4(f, (c) + 4), ROW4(f, (c) + 8), ROW4(f, (c) + 12)
+#define ROW64(f, c) ROW16(f, c), ROW16(f, (c) + 16), ROW16(f, (c) + 32), ROW16(f, (c) + 48)
+#define ALL256(f) ROW64(f, 0), ROW64(f, 64), ROW64(f, 128), ROW64(f, 192)
+
+/* RFC 3986 unreserved bytes, A-Z a-z 0-9 - _ . ~ (the one place for the
+ * rule), and as a table: the signer encodes every byte of the query. */
+#define UNRES(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || \
+                  ((c) >= 'a' && (c) <= 'z') || (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~')
+static const unsigned char unreserved[256] = {ALL256(UNRES)};
 
 int lp_is_unreserved(unsigned char c) { return unreserved[c]; }
 
@@ -41,31 +40,16 @@ typedef struct enc_entry { unsigned char b[8]; } enc_entry;
 #define ENC_LEN(e) ((size_t)(e).b[7])
 
 /* once: c or %XX; twice: c or %25XX (the second encoding turns '%' into
- * "%25" and leaves the hex digits). Filled on first use: two tables of
- * 256 entries, shorter to build than to write out. */
-static enc_entry enc_once[256], enc_twice[256];
-static volatile int enc_ready;
-
-static void enc_init(void) {
-  static const char hex[] = "0123456789ABCDEF";
-  for (int c = 0; c < 256; c++) {
-    enc_entry *o = &enc_once[c], *t = &enc_twice[c];
-    memset(o, 0, sizeof *o);
-    memset(t, 0, sizeof *t);
-    if (unreserved[c]) {
-      o->b[0] = t->b[0] = (unsigned char)c;
-      o->b[7] = t->b[7] = 1;
-    } else {
-      const unsigned char h = (unsigned char)hex[c >> 4], l = (unsigned char)hex[c & 15];
-      const unsigned char once[3] = {'%', h, l}, twice[5] = {'%', '2', '5', h, l};
-      memcpy(o->b, once, 3);
-      memcpy(t->b, twice, 5);
-      o->b[7] = 3;
-      t->b[7] = 5;
-    }
-  }
-  enc_ready = 1;   /* a race fills the same values twice: harmless */
-}
+ * "%25" and leaves the hex digits). */
+#define HEX_UPPER(x) ((x) < 10 ? '0' + (x) : 'A' + (x) - 10)
+#define HEX_LOWER(x) ((x) < 10 ? '0' + (x) : 'a' + (x) - 10)
+#define ONCE(c) {{UNRES(c) ? (c) : '%', UNRES(c) ? 0 : HEX_UPPER((c) >> 4), \
+                  UNRES(c) ? 0 : HEX_UPPER((c) & 15), 0, 0, 0, 0, UNRES(c) ? 1 : 3}}
+#define TWICE(c) {{UNRES(c) ? (c) : '%', UNRES(c) ? 0 : '2', UNRES(c) ? 0 : '5', \
+                   UNRES(c) ? 0 : HEX_UPPER((c) >> 4), UNRES(c) ? 0 : HEX_UPPER((c) & 15), 0, 0, \
+                   UNRES(c) ? 1 : 5}}
+#define HEX_PAIR(c) {HEX_LOWER((c) >> 4), HEX_LOWER((c) & 15)}
+static const enc_entry enc_once[256] = {ALL256(ONCE)}, enc_twice[256] = {ALL256(TWICE)};
 
 /* Copies e's 8 bytes to p (the caller reserved LP_ENCODE_SLACK), returns p moved past its encoding. */
 static inline char *put_entry(char *p, const enc_entry *e) {
@@ -83,7 +67,6 @@ static inline int unreserved8(const unsigned char *s) {
 char *lp_percent_encode_to(char *p, const char *s, size_t n) {
   const unsigned char *u = (const unsigned char *)s;
   size_t i = 0;
-  if (!enc_ready) enc_init();
   for (; i + 8 <= n; i += 8) {
     if (unreserved8(u + i)) {
       memcpy(p, u + i, 8);
@@ -110,7 +93,6 @@ void lp_percent_encode_both_to(char **once, char **twice, const char *s, size_t 
   const unsigned char *u = (const unsigned char *)s;
   char *p = *once, *q = *twice;
   size_t i = 0;
-  if (!enc_ready) enc_init();
   for (; i + 8 <= n; i += 8) {
     if (unreserved8(u + i)) {
       memcpy(p, u + i, 8);
@@ -266,19 +248,10 @@ int lp_has_space_or_control(const char *s, size_t n) {
 }
 
 /* Each byte's two lowercase hex digits: one 2-byte copy per byte (V3
- * writes two digests a request). Filled on first use, as the encoders'. */
-static char hex_pairs[256][2];
-static volatile int hex_ready;
+ * writes two digests a request). */
+static const char hex_pairs[256][2] = {ALL256(HEX_PAIR)};
 
 void lp_hex(char *out, const unsigned char *in, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  if (!hex_ready) {
-    for (int c = 0; c < 256; c++) {
-      hex_pairs[c][0] = hex[c >> 4];
-      hex_pairs[c][1] = hex[c & 15];
-    }
-    hex_ready = 1;
-  }
   for (size_t i = 0; i < n; i++) memcpy(out + 2 * i, hex_pairs[in[i]], 2);
   out[2 * n] = '\0';
 }
