@@ -324,7 +324,7 @@ int lp_call_sign(lp_client *c, lp_call *k, const char *nonce, const char *timest
   }
   if (!nonce) {
     if (lp_random_nonce(&c->random, nonce_buf) != 0) {
-      lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (RAND_bytes) failed");
+      lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (getrandom, then RAND_bytes) failed");
       return -1;
     }
     nonce = nonce_buf;
@@ -396,18 +396,29 @@ static int client_prepare(lua_State *L) {
 /* The signed headers as libcurl's list, without an allocation per line:
  * the lines sit in k->line and the nodes in the call. libcurl only reads
  * a CURLOPT_HTTPHEADER list, so it never frees these. */
+/* The i-th header a call sends: the signer's, then the request value's unsigned ones. */
+typedef struct header_line {
+  const char *name, *value;
+  size_t value_len;
+} header_line;
+
+static header_line call_header(const lp_call *k, int i) {
+  if (i < k->sig.nheaders)
+    return (header_line){lp_header_name(&k->sig, i), lp_header_value(&k->sig, i), k->sig.headers[i].value_len};
+  const char *value = k->http.headers[i - k->sig.nheaders].value;
+  return (header_line){k->http.headers[i - k->sig.nheaders].name, value, strlen(value)};
+}
+
 struct curl_slist *lp_call_headers(lp_call *k) {
   size_t offsets[LP_MAX_HEADERS + LP_UNSIGNED_HEADERS + 1];
-  int n = 0;
+  int n = k->sig.nheaders + LP_UNSIGNED_HEADERS;
   lp_buf_reset(&k->line);
-  for (int i = 0; i < k->sig.nheaders + LP_UNSIGNED_HEADERS; i++, n++) {
-    int own = i >= k->sig.nheaders;   /* the request value's unsigned headers come last */
-    int j = i - k->sig.nheaders;
-    offsets[n] = k->line.len;
-    lp_buf_addstr(&k->line, own ? k->http.headers[j].name : lp_header_name(&k->sig, i));
+  for (int i = 0; i < n; i++) {
+    header_line h = call_header(k, i);
+    offsets[i] = k->line.len;
+    lp_buf_addstr(&k->line, h.name);
     lp_buf_add(&k->line, ": ", 2);
-    if (own) lp_buf_addstr(&k->line, k->http.headers[j].value);
-    else lp_buf_add(&k->line, lp_header_value(&k->sig, i), k->sig.headers[i].value_len);
+    lp_buf_add(&k->line, h.value, h.value_len);
     lp_buf_addchar(&k->line, '\0');
   }
   offsets[n++] = k->line.len;

@@ -155,4 +155,23 @@ function N.stage(how)
   return stage
 end
 
+-- Two calls whose slot is further away than max_pacing_wait (a bucket at 0.1/s
+-- whose one slot was just spent): each fails at once with PacingTimeout and
+-- does not spend the slot, so the second sees it no further away than the
+-- first did. refused() makes one such call through /call and returns its answer;
+-- expect = the error fields beyond kind, code and retryable (attempts, say).
+function N.expect_unspent_refusals(refused, expect)
+  local waits = {}
+  for i = 1, 2 do
+    local res = refused()
+    local want, got = { "transport", "PacingTimeout", true }, { res.error.kind, res.error.code, res.error.retryable }
+    for name, value in pairs(expect or {}) do want[#want + 1], got[#got + 1] = value, res.error[name] end
+    assert.are.same(want, got)
+    assert.is_true(res.took < 0.3, ("took %.2f s"):format(res.took))
+    waits[i] = tonumber(res.error.message:match("next pacing slot is ([%d.]+) s away"))
+    assert.is_true(waits[i] and waits[i] > 5 and waits[i] <= 10, res.error.message)
+  end
+  assert.is_true(waits[2] <= waits[1], "the refused call reserved a slot: " .. waits[1] .. " then " .. waits[2])
+end
+
 return N
