@@ -237,7 +237,8 @@ end
 -- { port, commands = fn() -> the command names it read, stop = fn }.
 function H.start_fake_redis(mode)
   local log = os.tmpname()
-  local proc = assert(io.popen(("sh -c 'echo $$; exec python3 spec/nginx/fake_redis.py %s %s'"):format(mode, log), "r"))
+  local cmd = ("sh -c 'echo $$; exec python3 spec/nginx/fake_redis.py %s %s'"):format(mode, log)
+  local proc = assert(io.popen(cmd, "r"))
   local pid = assert(tonumber(proc:read("*l")), "no pid from fake_redis")
   local port = assert(tonumber(proc:read("*l")), "fake_redis did not start")
   return {
