@@ -337,13 +337,15 @@ while True:
   end
 
   -- Stores that announce or send more than livepull reads (spec/nginx/fake_redis.py; the caps are
-  -- core.rate_reply_limits()): the reservation ends as a lost reply does (the connection dropped,
-  -- nothing replayed), within rate_store_timeout, and this process's peak memory barely moves.
+  -- core.rate_reply_limits()), or send too slowly: the reservation ends as a lost reply does (the
+  -- connection dropped, nothing replayed), within rate_store_timeout, and this process's peak
+  -- memory barely moves.
   local floods = {
     { "huge", "announces an array of 2^31 items", "out of range" },
     { "array", "announces an array of 2e9 items and sends them", "an array of 2000000000 items" },
     { "nested", "sends arrays of 8 nested 7 deep (2 million integers)", "at most 8 items in all" },
     { "long", "sends an error line that never ends", "longer than 4096 bytes" },
+    { "drip", "sends a good reply one byte every 50 ms", "no answer within rate_store_timeout" },
   }
   -- One hostile store, from a fresh process (whose peak memory no earlier case has raised): a client
   -- with rate_store_fallback = false reserves a slot, one with a fallback calls the emulator; prints
@@ -395,7 +397,8 @@ while True:
       assert.is_nil(r.message:find("[%c]"), "a control byte in the message")
       assert.is_true(r.took < 0.35, ("took %.3f s"):format(r.took))
       assert.is_true(r.called, r.lenient_error)
-      assert.is_true(r.took_lenient < 0.6, ("the fallback call took %.3f s"):format(r.took_lenient))
+      -- (up to twice rate_store_timeout: a timed-out reservation's wait counts from before it, see client.c pace)
+      assert.is_true(r.took_lenient < 0.8, ("the fallback call took %.3f s"):format(r.took_lenient))
       assert.are.equal(1, #emu.requests(), "the fallback call was not sent")
       local note = read(stderr)
       assert.truthy(note:find("paces alone", 1, true) and note:find(m[3], 1, true), note)

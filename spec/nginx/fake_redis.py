@@ -12,6 +12,8 @@ Modes:
   long     answers every command with an error line that never ends (64 KiB writes, up to 64 MiB)
   array    answers every command with an array header of 2e9 elements, then sends them (":1", 16 MiB of them)
   nested   answers every command with arrays of 8 items nested 7 deep: 8^7 integers (8 MiB), each array small
+  drip     answers every command with a well-formed {1, 0} one byte every 50 ms (0.65 s in all; native only:
+           nginx's cosockets time each read alone, so there it stretches the exchange)
   loading  answers every command "-LOADING Redis is loading the dataset in memory" (a pause, not a refusal)
 """
 
@@ -84,6 +86,10 @@ def serve(conn, mode, log_path):
                         conn.sendall(b":1\r\n" * 16384)
                 elif mode == "nested":
                     conn.sendall(NESTED)
+                elif mode == "drip":
+                    for byte in b"*2\r\n:1\r\n:0\r\n":
+                        conn.sendall(bytes([byte]))
+                        time.sleep(0.05)
         except OSError:
             pass
 
