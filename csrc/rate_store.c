@@ -4,7 +4,6 @@
  * client paces alone on a local bucket of rate_store_fallback per second. */
 #include "rate_store.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <math.h>
 #include <signal.h>
