@@ -15,6 +15,7 @@
 #include "fetch.h"
 #include "fields.h"
 #include "policy.h"
+#include "rate_reply.h"
 #include "rate_store.h"
 #include "redact.h"
 #include "response.h"
@@ -313,7 +314,7 @@ __attribute__((visibility("default"))) int luaopen_livepull_core(lua_State *L) {
     {"monotonic", core_monotonic}, {"set_credentials", lp_client_set_credentials}, {"fetch", lp_fetch},
     {"fetch_check", lp_fetch_check}, {"check_many", lp_core_check_many}, {"isatty", core_isatty},
     {"sigint_interrupts", core_sigint_interrupts}, {"rate_store", lp_rate_store_info},
-    {"rate_script", lp_rate_script}, {NULL, NULL},
+    {"rate_script", lp_rate_script}, {"rate_reply_limits", lp_rate_reply_limits}, {NULL, NULL},
   };
   if (lp_session_global_init() != 0) return luaL_error(L, "livepull: curl_global_init failed");
   load_json_decoder(L);

@@ -4,7 +4,6 @@
  * client paces alone on a local bucket of rate_store_fallback per second. */
 #include "rate_store.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <math.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 #include "client_impl.h"
 #include "policy.h"
 #include "rate_gcra_script.h"
+#include "rate_reply.h"
 
 #define RECONNECT_AFTER 1.0     /* seconds between connection attempts after a failure */
 #define NOTE_EVERY 60.0         /* seconds between two fallback notes on stderr */
@@ -109,30 +109,13 @@ static store_answer away(exchange *x, lp_rate_store *s, const char *what, const 
   return STORE_AWAY;
 }
 
-static struct timeval timeval_of(double seconds) {
-  struct timeval tv;
-  tv.tv_sec = (time_t)seconds;
-  tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
-  if (tv.tv_sec == 0 && tv.tv_usec < 1000) tv.tv_usec = 1000;   /* 0 would mean no timeout */
-  return tv;
-}
-
-/* One command bounded by what is left of the deadline: its reply, or NULL
- * with the connection dropped (a lost reply is never replayed: the script
- * may have run). */
+/* One command bounded by what is left of the deadline and by the reply
+ * caps (rate_reply.c): its reply, or NULL with the connection dropped (a
+ * lost, late or oversized reply is never replayed: the script may have run). */
 static redisReply *command(exchange *x, lp_rate_store *s, int argc, const char **argv, const size_t *lens) {
-  double left = x->deadline - lp_monotonic();
-  if (left <= 0) { away(x, s, "no time left", "rate_store_timeout spent"); return NULL; }
-  if (redisSetTimeout(s->redis, timeval_of(left)) != REDIS_OK) {
-    away(x, s, "could not set the timeout", s->redis->errstr);
-    return NULL;
-  }
-  redisReply *r = redisCommandArgv(s->redis, argc, argv, lens);
-  if (!r) {
-    int timed_out = s->redis->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
-    away(x, s, timed_out ? "no answer within rate_store_timeout" : "the connection failed",
-         timed_out ? "timed out" : s->redis->errstr);
-  }
+  lp_reply_failure why;
+  redisReply *r = lp_reply_exchange(s->redis, argc, argv, lens, x->deadline, &why);
+  if (!r) away(x, s, why.what, why.detail);
   return r;
 }
 
@@ -164,11 +147,12 @@ static store_answer connect_store(exchange *x, lp_rate_store *s, lp_error *err) 
     return STORE_AWAY;
   }
   if (left <= 0) return away(x, s, "no time left", "rate_store_timeout spent");
-  struct timeval tv = timeval_of(left);
+  struct timeval tv = lp_reply_timeval(left);
   s->redis = u->unix_socket ? redisConnectUnixWithTimeout(u->path, tv) : redisConnectWithTimeout(u->host, u->port, tv);
   s->pid = getpid();
   if (!s->redis) return away(x, s, "could not connect", "out of memory");
   if (s->redis->err) return away(x, s, "could not connect", s->redis->errstr);
+  if (lp_reply_cap(s->redis) != 0) return away(x, s, "could not connect", "out of memory");
   char db[24];
   snprintf(db, sizeof db, "%ld", u->db);
   struct { int when, argc; const char *argv[3]; const char *what; } steps[] = {

@@ -233,6 +233,29 @@ function H.start_redis(opts)
   return r.start()
 end
 
+-- spec/nginx/fake_redis.py MODE, a Redis stand-in that misbehaves one way:
+-- { port, commands = fn() -> the command names it read, stop = fn }.
+function H.start_fake_redis(mode)
+  local log = os.tmpname()
+  local cmd = ("sh -c 'echo $$; exec python3 spec/nginx/fake_redis.py %s %s'"):format(mode, log)
+  local proc = assert(io.popen(cmd, "r"))
+  local pid = assert(tonumber(proc:read("*l")), "no pid from fake_redis")
+  local port = assert(tonumber(proc:read("*l")), "fake_redis did not start")
+  return {
+    port = port,
+    commands = function()
+      local list = {}
+      for line in io.lines(log) do list[#list + 1] = line end
+      return list
+    end,
+    stop = function()
+      os.execute("kill " .. pid .. " 2>/dev/null")
+      proc:close()
+      os.remove(log)
+    end,
+  }
+end
+
 -- Parameters of a valid update of the seeded scheduled task.
 function H.update_params(extra)
   local p = {
@@ -268,12 +291,23 @@ function H.now()
   return t
 end
 
--- This process's resident memory in KiB.
-function H.rss_kib()
+-- This process's resident memory in KiB (field: "VmRSS" by default, or
+-- "VmHWM", its peak).
+function H.rss_kib(field)
+  local pattern = "^" .. (field or "VmRSS") .. ":%s+(%d+)"
   for line in io.lines("/proc/self/status") do
-    local kib = line:match("^VmRSS:%s+(%d+)")
+    local kib = line:match(pattern)
     if kib then return tonumber(kib) end
   end
+end
+
+-- Restarts this process's peak resident memory (VmHWM) from its current
+-- size; false where the kernel does not allow it.
+function H.reset_peak_rss()
+  local f = io.open("/proc/self/clear_refs", "w")
+  if not f then return false end
+  local ok = f:write("5")
+  return f:close() and ok ~= nil
 end
 
 function H.copy(t)

@@ -336,6 +336,77 @@ while True:
     end)
   end
 
+  -- Stores that announce or send more than livepull reads (spec/nginx/fake_redis.py; the caps are
+  -- core.rate_reply_limits()), or send too slowly: the reservation ends as a lost reply does (the
+  -- connection dropped, nothing replayed), within rate_store_timeout, and this process's peak
+  -- memory barely moves.
+  local floods = {
+    { "huge", "announces an array of 2^31 items", "out of range" },
+    { "array", "announces an array of 2e9 items and sends them", "an array of 2000000000 items" },
+    { "nested", "sends arrays of 8 nested 7 deep (2 million integers)", "at most 8 items in all" },
+    { "long", "sends an error line that never ends", "longer than 4096 bytes" },
+    { "drip", "sends a good reply one byte every 50 ms", "no answer within rate_store_timeout" },
+  }
+  -- One hostile store, from a fresh process (whose peak memory no earlier case has raised): a client
+  -- with rate_store_fallback = false reserves a slot, one with a fallback calls the emulator; prints
+  -- JSON { code, message, took, called, took_lenient, growth_kib } (growth: the peak RSS over the
+  -- RSS once both clients exist).
+  local FLOOD_CLIENT = [[
+    local cjson, core, livepull = require "cjson", require "livepull.core", require "livepull"
+    local cfg = cjson.decode(os.getenv("LIVEPULL_FLOOD"))
+    local function kib(field)
+      for line in io.lines("/proc/self/status") do
+        local n = line:match("^" .. field .. ":%s+(%d+)")
+        if n then return tonumber(n) end
+      end
+    end
+    local function client(fallback)
+      return livepull.new { access_key_id = cfg.key_id, access_key_secret = cfg.secret, rate_store = cfg.store,
+                            rate_store_timeout = 0.25, rate_store_fallback = fallback, endpoint = cfg.endpoint }
+    end
+    local strict, lenient = client(false), client(5)
+    local f = io.open("/proc/self/clear_refs", "w")   -- the peak restarts from here
+    if f then f:write("5"); f:close() end
+    local before = kib("VmRSS")
+    local t0 = core.monotonic()
+    local ok, err = pcall(strict.pace, strict)
+    local took = core.monotonic() - t0
+    t0 = core.monotonic()
+    local called, res = pcall(lenient.describe, lenient, { TaskId = cfg.task, Region = "cn-shanghai" })
+    local out = { code = not ok and err.code or "none", message = not ok and err.message or "",
+                  took = took, called = called, took_lenient = core.monotonic() - t0,
+                  lenient_error = not called and tostring(res) or nil, growth_kib = kib("VmHWM") - before }
+    strict:close()
+    lenient:close()
+    io.write(cjson.encode(out))
+  ]]
+  for _, m in ipairs(floods) do
+    it("a store that " .. m[2] .. ": the call ends in time, by the fallback or RateStoreUnavailable, in little memory",
+      function()
+      local fake, stderr = H.start_fake_redis(m[1]), os.tmpname()
+      finally(function() fake.stop(); os.remove(stderr) end)   -- busted keeps one finally per case
+      local env = cjson.encode { key_id = H.KEY_ID, secret = H.SECRET, store = "redis://127.0.0.1:" .. fake.port,
+                                 endpoint = emu.url, task = TASK }
+      local out = H.run("LIVEPULL_FLOOD=" .. H.sh_quote(env) .. " " .. H.lua_command(FLOOD_CLIENT) .. " 2>" .. stderr)
+      local okj, r = pcall(cjson.decode, out)
+      assert.is_true(okj and type(r) == "table", "the client process failed: " .. out .. read(stderr))
+      print(("\n  store that %s: peak RSS +%d KiB; %s after %.3f s; the fallback's call %.3f s")
+        :format(m[2], r.growth_kib, r.code, r.took, r.took_lenient))
+      assert.are.equal("RateStoreUnavailable", r.code, r.message)
+      assert.truthy(r.message:find(m[3], 1, true), r.message)
+      assert.is_nil(r.message:find("[%c]"), "a control byte in the message")
+      assert.is_true(r.took < 0.35, ("took %.3f s"):format(r.took))
+      assert.is_true(r.called, r.lenient_error)
+      -- (up to twice rate_store_timeout: a timed-out reservation's wait counts from before it, see client.c pace)
+      assert.is_true(r.took_lenient < 0.8, ("the fallback call took %.3f s"):format(r.took_lenient))
+      assert.are.equal(1, #emu.requests(), "the fallback call was not sent")
+      local note = read(stderr)
+      assert.truthy(note:find("paces alone", 1, true) and note:find(m[3], 1, true), note)
+      assert.are.same({ "EVALSHA", "EVALSHA" }, fake.commands())   -- one each, never replayed
+      assert.is_true(r.growth_kib < 8 * 1024, ("the peak RSS grew by %d KiB"):format(r.growth_kib))
+    end)
+  end
+
   it("a wrong password is a config error at the call; the password shows nowhere", function()
     for _, url in ipairs { redis.url(nil, PASSWORD .. "-wrong"), unix.url(nil, "x" .. PASSWORD), redis.url() } do
       local c = new { rate_store = url, endpoint = emu.url }

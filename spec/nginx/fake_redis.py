@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""fake_redis: a Redis stand-in on loopback that misbehaves in one way, for nginx_redis_spec.
+"""fake_redis: a Redis stand-in on loopback that misbehaves in one way, for nginx_redis_spec and rate_store_spec.
 
     fake_redis.py MODE LOGFILE
 
@@ -10,6 +10,10 @@ Modes:
   garbage  answers every command with a bulk length that is not a number ("$x")
   huge     answers every command with an array header of 2^31 elements, then nothing
   long     answers every command with an error line that never ends (64 KiB writes, up to 64 MiB)
+  array    answers every command with an array header of 2e9 elements, then sends them (":1", 16 MiB of them)
+  nested   answers every command with arrays of 8 items nested 7 deep: 8^7 integers (8 MiB), each array small
+  drip     answers every command with a well-formed {1, 0} one byte every 50 ms (0.65 s in all; native only:
+           nginx's cosockets time each read alone, so there it stretches the exchange)
   loading  answers every command "-LOADING Redis is loading the dataset in memory" (a pause, not a refusal)
 """
 
@@ -52,6 +56,14 @@ def commands(conn):
         yield parts[0].upper().decode("latin-1") if parts else ""
 
 
+def nested(depth):
+    """Arrays of 8 nested depth deep, integers at the bottom."""
+    return b"*8\r\n" + nested(depth - 1) * 8 if depth else b":1\r\n"
+
+
+NESTED = nested(7)
+
+
 def serve(conn, mode, log_path):
     with conn:
         try:
@@ -68,6 +80,16 @@ def serve(conn, mode, log_path):
                     conn.sendall(b"-ERR ")
                     for _ in range(1024):
                         conn.sendall(b"x" * 65536)
+                elif mode == "array":
+                    conn.sendall(b"*2000000000\r\n")
+                    for _ in range(256):
+                        conn.sendall(b":1\r\n" * 16384)
+                elif mode == "nested":
+                    conn.sendall(NESTED)
+                elif mode == "drip":
+                    for byte in b"*2\r\n:1\r\n:0\r\n":
+                        conn.sendall(bytes([byte]))
+                        time.sleep(0.05)
         except OSError:
             pass
 

@@ -395,27 +395,6 @@ describe("livepull.resty with a Redis rate store", function()
   end)
 end)
 
--- spec/nginx/fake_redis.py MODE: its port, the commands it read, stop.
-local function start_fake_redis(mode)
-  local log = os.tmpname()
-  local proc = assert(io.popen(("sh -c 'echo $$; exec python3 spec/nginx/fake_redis.py %s %s'"):format(mode, log), "r"))
-  local pid = assert(tonumber(proc:read("*l")), "no pid from fake_redis")
-  local port = assert(tonumber(proc:read("*l")), "fake_redis did not start")
-  return {
-    port = port,
-    commands = function()
-      local list = {}
-      for line in io.lines(log) do list[#list + 1] = line end
-      return list
-    end,
-    stop = function()
-      os.execute("kill " .. pid .. " 2>/dev/null")
-      proc:close()
-      os.remove(log)
-    end,
-  }
-end
-
 describe("livepull.resty in one worker: Redis stand-ins that misbehave, the connection pool", function()
   local emu, nginx
   setup(function()
@@ -435,11 +414,13 @@ describe("livepull.resty in one worker: Redis stand-ins that misbehave, the conn
     { "garbage", "answers a bulk length that is not a number" },
     { "huge", "announces an array of 2^31 items" },
     { "long", "sends an error line that never ends" },
+    { "array", "announces an array of 2e9 items and sends them" },
+    { "nested", "sends arrays of 8 nested 7 deep (2 million integers)" },
     { "loading", "answers LOADING (a pause, not a refusal)" },
   }
   for _, m in ipairs(modes) do
     it("a store that " .. m[2] .. ": the call falls back within rate_store_timeout, the script sent once", function()
-      local fake = start_fake_redis(m[1])
+      local fake = H.start_fake_redis(m[1])
       finally(fake.stop)
       local store = "redis://127.0.0.1:" .. fake.port
       local res = N.get(nginx.url .. "/call?" .. N.query { endpoint = emu.url, store = store,
@@ -464,7 +445,7 @@ describe("livepull.resty in one worker: Redis stand-ins that misbehave, the conn
     assert.is_true(call("password").ok)
   end)
 
-  it("after those replies the worker's memory is still small (a reply line is read up to 4 KiB)", function()
+  it("after those replies the worker's memory is still small (core.rate_reply_limits: lines, items)", function()
     local peak = N.workers_peak_kib(nginx)
     print(("\n  nginx worker peak RSS after the misbehaving stores: %d KiB"):format(peak))
     assert.is_true(peak < 40 * 1024, peak .. " KiB")

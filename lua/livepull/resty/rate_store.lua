@@ -96,11 +96,15 @@ local function transient(text)
 end
 
 -- nginx.redis trusts the sizes a reply announces (an array header of 2^30
--- allocates its table at once) and reads lines of any length. Its socket is
--- wrapped: a line is at most LINE_MAX bytes, an array at most ITEMS_MAX
--- items, a bulk string at most LINE_MAX bytes; livepull's replies are far
--- smaller. Past a limit the exchange ends as a store that cannot be read.
-local LINE_MAX, ITEMS_MAX = 4096, 8
+-- allocates its table at once), reads lines of any length and arrays nested
+-- to any depth. Its socket is wrapped: a line is at most LIMITS.line bytes,
+-- a bulk string as long, an array at most LIMITS.items items, and all the
+-- arrays of one reply together as many (the count restarts at each
+-- command); livepull's replies are far smaller. Past a limit the exchange
+-- ends as a store that cannot be read. The limits are the C core's
+-- (csrc/rate_reply.h), which the native client holds too.
+local LIMITS = core.rate_reply_limits()
+local LINE_MAX, ITEMS_MAX = LIMITS.line, LIMITS.items
 local Guard = {}
 function Guard:receive(size)
   local sock = self.sock
@@ -117,7 +121,8 @@ function Guard:receive(size)
   local kind, n = line:match("^([*$])(.*)$")
   if kind then
     n = tonumber(n)
-    if not n or n % 1 ~= 0 or n > (kind == "*" and ITEMS_MAX or LINE_MAX) then
+    if kind == "*" and n and n > 0 then self.items = self.items + n end
+    if not n or n % 1 ~= 0 or n > (kind == "*" and ITEMS_MAX or LINE_MAX) or self.items > ITEMS_MAX then
       sock:close()
       return nil, "a reply header livepull does not expect"
     end
@@ -137,6 +142,7 @@ local function command(red, stop_at, name, ...)
   local left = stop_at - core.monotonic()
   if left <= 0 then return nil, "timeout" end
   red:set_timeout(math.max(1, math.floor(left * 1000)))
+  red._sock.items = 0   -- the Guard's count of this reply's array items
   local ok, res, err = pcall(red[name], red, ...)
   if not ok then return nil, "a reply that is not RESP" end
   if res == nil then return nil, err or "no reply" end
@@ -188,7 +194,7 @@ function M.reserve(store, script, key, argv)
   if not mod then return nil, select(2, M.check()), false end
   local stop_at = core.monotonic() + store.timeout
   local red = mod:new()
-  red._sock = setmetatable({ sock = red._sock }, Guard)
+  red._sock = setmetatable({ sock = red._sock, items = 0 }, Guard)
   red:set_timeout(math.max(1, math.floor(store.timeout * 1000)))
   local ok, err
   local pool = { pool = pool_name(store), pool_size = POOL_SIZE }
