@@ -445,7 +445,14 @@ while True:
     local wait = spawn({ endpoint = emu.url, rate_store = redis.url(nil, PASSWORD), rate_key = "outage",
                          task_id = TASK, count = 20, rate_limit = 4, rate_burst = 1, rate_store_fallback = 2,
                          start_at = t0 + 0.5 }, stderr)
-    H.run("sleep 2.4")
+    -- "Before" counts from the worker's first shared slot (its bucket's key), not from the spawn: under
+    -- valgrind the worker takes 1.6 s to start (more on a loaded machine), which left 0.8 s of 2.4.
+    local key = H.sh_quote("livepull:{outage}:bucket")
+    for _ = 1, 600 do
+      if redis.cli("EXISTS " .. key):match("%d") == "1" then break end
+      H.run("sleep 0.05")
+    end
+    H.run("sleep 1.9")
     redis.stop()
     local stopped = monotonic()
     H.run("sleep 2.5")
