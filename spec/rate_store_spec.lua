@@ -173,9 +173,14 @@ describe("rate_store, native", function()
     local rate, fitted = (#times - 1) / (times[#times] - times[1]), H.fitted_rate(times)
     print(("\nfleet of 3 at rate_limit 9, rate_burst 1: %d calls, %.2f calls/s (%.0f %% of 9; fitted %.3f/s), "
       .. "%d throttled"):format(#times, rate, rate / 9 * 100, fitted, #codes))
-    assert.is_true(rate >= 0.9 * 9, ("%.2f calls/s"):format(rate))
     -- Arrivals jitter around their slots: over 89 intervals a first arrival J s later than the last one
     -- shortens the span by J (9.1/s first to last allowed 0.11 s); the fitted rate moves 6/90 as much.
+    -- Under valgrind on a loaded machine the ends of the run thin out (the three processes start and
+    -- finish at different moments, and fewer than three, each slowed 20 times, do not fill every
+    -- slot): 7.94/s first to last with a fitted 8.42/s at a load of 6 on the 2 cores. The fitted rate
+    -- is the pace the shared bucket kept; natively both are 9.00, and both must reach 90 %.
+    assert.is_true(fitted >= 0.9 * 9, ("%.3f calls/s fitted (%.2f/s first to last)"):format(fitted, rate))
+    if not sanitized then assert.is_true(rate >= 0.9 * 9, ("%.2f calls/s first to last"):format(rate)) end
     local most = sanitized and 9.5 or 9.1
     assert.is_true(fitted <= most, ("%.3f calls/s fitted (%.2f/s first to last): above the rate"):format(fitted, rate))
   end)
