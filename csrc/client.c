@@ -324,7 +324,7 @@ int lp_call_sign(lp_client *c, lp_call *k, const char *nonce, const char *timest
   }
   if (!nonce) {
     if (lp_random_nonce(&c->random, nonce_buf) != 0) {
-      lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (RAND_bytes) failed");
+      lp_error_set(err, "config", "RandomFailed", NULL, "the CSPRNG (getrandom, then RAND_bytes) failed");
       return -1;
     }
     nonce = nonce_buf;

@@ -1,24 +1,26 @@
 /* Byte encodings: percent-encoding, JSON strings, UTF-8 checks, hex, Base64. */
 #include "encode.h"
 
+#include <stdint.h>
+#include <string.h>
+
 int lp_is_alnum(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-/* RFC 3986 unreserved bytes, A-Z a-z 0-9 - _ . ~, as a table: the signer
- * encodes every byte of the query twice (V1), so this is a hot loop. */
-#define U1(c) [c] = 1
-static const unsigned char unreserved[256] = {
-  U1('-'), U1('.'), U1('_'), U1('~'),
-  U1('0'), U1('1'), U1('2'), U1('3'), U1('4'), U1('5'), U1('6'), U1('7'), U1('8'), U1('9'),
-  U1('A'), U1('B'), U1('C'), U1('D'), U1('E'), U1('F'), U1('G'), U1('H'), U1('I'), U1('J'),
-  U1('K'), U1('L'), U1('M'), U1('N'), U1('O'), U1('P'), U1('Q'), U1('R'), U1('S'), U1('T'),
-  U1('U'), U1('V'), U1('W'), U1('X'), U1('Y'), U1('Z'),
-  U1('a'), U1('b'), U1('c'), U1('d'), U1('e'), U1('f'), U1('g'), U1('h'), U1('i'), U1('j'),
-  U1('k'), U1('l'), U1('m'), U1('n'), U1('o'), U1('p'), U1('q'), U1('r'), U1('s'), U1('t'),
-  U1('u'), U1('v'), U1('w'), U1('x'), U1('y'), U1('z'),
-};
-#undef U1
+/* The byte tables are constant, written by these macros from each byte's
+ * value: no set-up at run time, nothing shared that two threads could race
+ * to fill. ALL256(f) is f(0), f(1), ..., f(255). */
+#define ROW4(f, c) f(c), f((c) + 1), f((c) + 2), f((c) + 3)
+#define ROW16(f, c) ROW4(f, c), ROW4(f, (c) + 4), ROW4(f, (c) + 8), ROW4(f, (c) + 12)
+#define ROW64(f, c) ROW16(f, c), ROW16(f, (c) + 16), ROW16(f, (c) + 32), ROW16(f, (c) + 48)
+#define ALL256(f) ROW64(f, 0), ROW64(f, 64), ROW64(f, 128), ROW64(f, 192)
+
+/* RFC 3986 unreserved bytes, A-Z a-z 0-9 - _ . ~ (the one place for the
+ * rule), and as a table: the signer encodes every byte of the query. */
+#define UNRES(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || \
+                  ((c) >= 'a' && (c) <= 'z') || (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~')
+static const unsigned char unreserved[256] = {ALL256(UNRES)};
 
 int lp_is_unreserved(unsigned char c) { return unreserved[c]; }
 
@@ -29,59 +31,145 @@ int lp_hex_value(unsigned char c) {
   return -1;
 }
 
-void lp_percent_encode(lp_buf *out, const char *s, size_t n) {
-  static const char hex[] = "0123456789ABCDEF";
-  if (lp_buf_reserve(out, 3 * n) != 0) return;   /* worst case, once */
-  char *p = out->data + out->len;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (unreserved[c]) {
-      *p++ = (char)c;
-    } else {
-      *p++ = '%';
-      *p++ = hex[c >> 4];
-      *p++ = hex[c & 15];
+/* Each byte's encoding as it is written, in 8 bytes: the encoded bytes
+ * first, the length in the last. Both encoders copy a whole entry per input
+ * byte and move on by the length, with no branch on the byte: in URLs and
+ * JSON the reserved bytes come every few bytes, at no pattern a branch
+ * predictor learns. */
+typedef struct enc_entry { unsigned char b[8]; } enc_entry;
+#define ENC_LEN(e) ((size_t)(e).b[7])
+
+/* once: c or %XX; twice: c or %25XX (the second encoding turns '%' into
+ * "%25" and leaves the hex digits). */
+#define HEX_UPPER(x) ((x) < 10 ? '0' + (x) : 'A' + (x) - 10)
+#define HEX_LOWER(x) ((x) < 10 ? '0' + (x) : 'a' + (x) - 10)
+#define ONCE(c) {{UNRES(c) ? (c) : '%', UNRES(c) ? 0 : HEX_UPPER((c) >> 4), \
+                  UNRES(c) ? 0 : HEX_UPPER((c) & 15), 0, 0, 0, 0, UNRES(c) ? 1 : 3}}
+#define TWICE(c) {{UNRES(c) ? (c) : '%', UNRES(c) ? 0 : '2', UNRES(c) ? 0 : '5', \
+                   UNRES(c) ? 0 : HEX_UPPER((c) >> 4), UNRES(c) ? 0 : HEX_UPPER((c) & 15), 0, 0, \
+                   UNRES(c) ? 1 : 5}}
+#define HEX_PAIR(c) {HEX_LOWER((c) >> 4), HEX_LOWER((c) & 15)}
+static const enc_entry enc_once[256] = {ALL256(ONCE)}, enc_twice[256] = {ALL256(TWICE)};
+
+/* Copies e's 8 bytes to p (the caller reserved LP_ENCODE_SLACK), returns p moved past its encoding. */
+static inline char *put_entry(char *p, const enc_entry *e) {
+  memcpy(p, e->b, 8);
+  return p + ENC_LEN(*e);
+}
+
+/* 1 when all 8 bytes at s are unreserved: then they are copied as they
+ * are, 8 at a time (names, IDs, nonces and most of a URL are such runs). */
+static inline int unreserved8(const unsigned char *s) {
+  return unreserved[s[0]] & unreserved[s[1]] & unreserved[s[2]] & unreserved[s[3]] &
+         unreserved[s[4]] & unreserved[s[5]] & unreserved[s[6]] & unreserved[s[7]];
+}
+
+char *lp_percent_encode_to(char *p, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (unreserved8(u + i)) {
+      memcpy(p, u + i, 8);
+      p += 8;
+      continue;
     }
+    for (size_t k = i; k < i + 8; k++) p = put_entry(p, &enc_once[u[k]]);
   }
-  out->len = (size_t)(p - out->data);
+  for (; i < n; i++) p = put_entry(p, &enc_once[u[i]]);
+  return p;
+}
+
+/* The second encoding of a byte is as long as the first when it is kept
+ * (1) and two bytes longer when it is escaped (3 -> 5: "%25XX"). */
+#define BOTH(p, q, c) do { \
+    size_t len_ = ENC_LEN(enc_once[c]); \
+    memcpy((p), enc_once[c].b, 8); \
+    memcpy((q), enc_twice[c].b, 8); \
+    (p) += len_; \
+    (q) += 2 * len_ - 1; \
+  } while (0)
+
+void lp_percent_encode_both_to(char **once, char **twice, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  char *p = *once, *q = *twice;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (unreserved8(u + i)) {
+      memcpy(p, u + i, 8);
+      memcpy(q, u + i, 8);
+      p += 8;
+      q += 8;
+      continue;
+    }
+    for (size_t k = i; k < i + 8; k++) BOTH(p, q, u[k]);
+  }
+  for (; i < n; i++) BOTH(p, q, u[i]);
+  *once = p;
+  *twice = q;
+}
+
+void lp_percent_encode(lp_buf *out, const char *s, size_t n) {
+  if (lp_buf_reserve(out, 3 * n + LP_ENCODE_SLACK) != 0) return;   /* worst case, once */
+  out->len = (size_t)(lp_percent_encode_to(out->data + out->len, s, n) - out->data);
 }
 
 /* percent(s) and percent(percent(s)) in one pass: V1 signs the encoded
  * canonical query encoded again, and walking the source once for both is
- * cheaper than encoding the canonical query a second time. The second
- * encoding leaves the unreserved bytes (the hex digits among them) and
- * turns each '%' into "%25". */
+ * cheaper than encoding the canonical query a second time. */
 void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n) {
-  static const char hex[] = "0123456789ABCDEF";
-  if (lp_buf_reserve(once, 3 * n) != 0 || lp_buf_reserve(twice, 5 * n) != 0) return;
+  if (lp_buf_reserve(once, 3 * n + LP_ENCODE_SLACK) != 0 ||
+      lp_buf_reserve(twice, 5 * n + LP_ENCODE_SLACK) != 0)
+    return;
   char *p = once->data + once->len, *q = twice->data + twice->len;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (unreserved[c]) {
-      *p++ = (char)c;
-      *q++ = (char)c;
-    } else {
-      p[0] = '%'; p[1] = hex[c >> 4]; p[2] = hex[c & 15];
-      q[0] = '%'; q[1] = '2'; q[2] = '5'; q[3] = p[1]; q[4] = p[2];
-      p += 3;
-      q += 5;
-    }
-  }
+  lp_percent_encode_both_to(&p, &q, s, n);
   once->len = (size_t)(p - once->data);
   twice->len = (size_t)(q - twice->data);
+}
+
+/* Tests on 8 bytes at once (any byte order: they only say whether some
+ * byte matches; a byte loop then finds which). From the well-known bit
+ * tricks: a byte below n (n <= 128), above n (n <= 127), equal to c. */
+typedef uint64_t word8;
+#define ONES ((word8)0x0101010101010101ULL)
+#define HIGHS ((word8)0x8080808080808080ULL)
+#define ANY_BELOW(w, n) (((w) - ONES * (n)) & ~(w) & HIGHS)
+#define ANY_ABOVE(w, n) ((((w) + ONES * (127 - (n))) | (w)) & HIGHS)
+#define ANY_EQUAL(w, c) ANY_BELOW((w) ^ (ONES * (c)), 1)
+
+static word8 load8(const unsigned char *p) {
+  word8 w;
+  memcpy(&w, p, sizeof w);
+  return w;
+}
+
+/* The length of s's leading run of bytes JSON takes as they are. */
+static size_t json_plain_span(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    word8 w = load8(s + i);
+    if (ANY_BELOW(w, 0x20) | ANY_EQUAL(w, '"') | ANY_EQUAL(w, '\\')) break;
+  }
+  while (i < n && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\') i++;
+  return i;
 }
 
 void lp_json_string(lp_buf *out, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   if (lp_buf_reserve(out, 6 * n + 2) != 0) return;
+  const unsigned char *u = (const unsigned char *)s;
   char *p = out->data + out->len;
   *p++ = '"';
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+    size_t run = json_plain_span(u + i, n - i);   /* most values need no escape at all */
+    memcpy(p, u + i, run);
+    p += run;
+    i += run;
+    if (i == n) break;
+    unsigned char c = u[i];
     if (c == '"' || c == '\\') {
       *p++ = '\\';
       *p++ = (char)c;
-    } else if (c < 0x20) {
+    } else {
       const char *named = c == '\n' ? "n" : c == '\r' ? "r" : c == '\t' ? "t"
                         : c == '\b' ? "b" : c == '\f' ? "f" : NULL;
       *p++ = '\\';
@@ -92,8 +180,6 @@ void lp_json_string(lp_buf *out, const char *s, size_t n) {
         *p++ = hex[c >> 4];
         *p++ = hex[c & 15];
       }
-    } else {
-      *p++ = (char)c;
     }
   }
   *p++ = '"';
@@ -131,6 +217,10 @@ int lp_utf8_check(const char *s, size_t n, size_t *chars) {
 size_t lp_visible_ascii_span(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    word8 w = load8(p + i);
+    if (ANY_BELOW(w, 0x21) | ANY_ABOVE(w, 0x7E)) break;
+  }
   while (i < n && (unsigned)(p[i] - 0x21) < 0x7F - 0x21) i++;   /* 0x21..0x7E */
   return i;
 }
@@ -157,12 +247,12 @@ int lp_has_space_or_control(const char *s, size_t n) {
   return 0;
 }
 
+/* Each byte's two lowercase hex digits: one 2-byte copy per byte (V3
+ * writes two digests a request). */
+static const char hex_pairs[256][2] = {ALL256(HEX_PAIR)};
+
 void lp_hex(char *out, const unsigned char *in, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = hex[in[i] >> 4];
-    out[2 * i + 1] = hex[in[i] & 15];
-  }
+  for (size_t i = 0; i < n; i++) memcpy(out + 2 * i, hex_pairs[in[i]], 2);
   out[2 * n] = '\0';
 }
 

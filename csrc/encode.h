@@ -20,6 +20,14 @@ void lp_percent_encode(lp_buf *out, const char *s, size_t n);
 /* Appends percent(s) to once and percent(percent(s)) to twice. */
 void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n);
 
+/* The same into raw memory, for a caller that reserved room for a whole
+ * query once: percent(s) needs 3n bytes, percent(percent(s)) 5n, each plus
+ * LP_ENCODE_SLACK after the end (the encoders write a word at a time). The
+ * first returns the end of what it wrote; the second moves both ends. */
+#define LP_ENCODE_SLACK 8
+char *lp_percent_encode_to(char *p, const char *s, size_t n);
+void lp_percent_encode_both_to(char **once, char **twice, const char *s, size_t n);
+
 /* Appends s as a JSON string literal: quotes, \" \\ and control bytes
  * escaped, everything else (UTF-8 included) as is, '/' unescaped. */
 void lp_json_string(lp_buf *out, const char *s, size_t n);

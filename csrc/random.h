@@ -8,7 +8,7 @@
 #define LP_NONCE_LEN 32   /* hex characters: 128 bits */
 
 typedef struct lp_random {
-  /* One RAND_bytes call per 64 nonces; a used nonce is wiped from the pool. */
+  /* One getrandom call per 64 nonces; a used nonce is wiped from the pool. */
   unsigned char pool[1024];
   size_t used;
   unsigned long generation;   /* the process generation the pool was filled in */

@@ -63,60 +63,81 @@ typedef struct sign_pair {
 
 #define MAX_COMMON 9
 
+/* Byte order of names, a shorter prefix first: memcmp's order, inline,
+ * as names nearly always differ in their first byte. */
 static int pair_less(const sign_pair *a, const sign_pair *b) {
   size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
-  int c = memcmp(a->name, b->name, n);
-  return c < 0 || (c == 0 && a->name_len < b->name_len);
+  const unsigned char *x = (const unsigned char *)a->name, *y = (const unsigned char *)b->name;
+  for (size_t i = 0; i < n; i++)
+    if (x[i] != y[i]) return x[i] < y[i];
+  return a->name_len < b->name_len;
 }
 
-/* The canonical query of req's parameters and the extra pairs: sorted by
- * name (insertion sort: a few dozen pairs at most), percent-encoded. With
- * twice, also appends that query percent-encoded again (V1's string to
- * sign), in the same pass. */
+/* The canonical query of req's parameters and the extra pairs (already in
+ * order): the parameters sorted by name (insertion sort: a few dozen at
+ * most), merged with the extras, percent-encoded; a parameter comes before
+ * an extra of the same name. With twice, also appends that query
+ * percent-encoded again (V1's string to sign), in the same pass. Room for
+ * the worst case is reserved once, so the loop writes without checks. */
 static void canonical_query(const lp_request *req, const sign_pair *extra, int nextra, lp_buf *out,
                             lp_buf *twice) {
-  sign_pair pairs[LP_MAX_PARAMS + MAX_COMMON];
-  int n = 0;
+  sign_pair params[LP_MAX_PARAMS], pairs[LP_MAX_PARAMS + MAX_COMMON];
+  int np = 0, n = 0;
+  size_t bytes = 0;
   for (int i = 0; i < req->nparams; i++) {
     const lp_param *p = &req->params[i];
-    pairs[n++] = (sign_pair){p->name, req->arena.data + p->value_off, p->name_len, p->value_len};
+    sign_pair x = {p->name, req->arena.data + p->value_off, p->name_len, p->value_len};
+    int j = np++;
+    for (; j > 0 && pair_less(&x, &params[j - 1]); j--) params[j] = params[j - 1];
+    params[j] = x;
+    bytes += x.name_len + x.value_len + 2;
   }
-  for (int i = 0; i < nextra; i++) pairs[n++] = extra[i];
-  for (int i = 1; i < n; i++) {
-    sign_pair x = pairs[i];
-    int j = i;
-    for (; j > 0 && pair_less(&x, &pairs[j - 1]); j--) pairs[j] = pairs[j - 1];
-    pairs[j] = x;
-  }
+  for (int i = 0; i < nextra; i++) bytes += extra[i].name_len + extra[i].value_len + 2;
+  for (int i = 0, j = 0; i < np || j < nextra;)   /* the merge: one comparison per pair */
+    pairs[n++] = j >= nextra || (i < np && !pair_less(&extra[j], &params[i])) ? params[i++] : extra[j++];
+  /* 3 (5 twice) bytes per source byte at most ('&' and '=' included), and the encoders' slack. */
+  if (lp_buf_reserve(out, 3 * bytes + LP_ENCODE_SLACK) != 0 ||
+      (twice && lp_buf_reserve(twice, 5 * bytes + LP_ENCODE_SLACK) != 0))
+    return;
+  char *p = out->data + out->len, *q = twice ? twice->data + twice->len : NULL;
   for (int k = 0; k < n; k++) {
-    if (k) lp_buf_addchar(out, '&');
-    if (k && twice) lp_buf_addlit(twice, "%26");
+    if (k) *p++ = '&';
     if (twice) {
-      lp_percent_encode_both(out, twice, pairs[k].name, pairs[k].name_len);
-      lp_buf_addchar(out, '=');
-      lp_buf_addlit(twice, "%3D");
-      lp_percent_encode_both(out, twice, pairs[k].value, pairs[k].value_len);
+      if (k) { memcpy(q, "%26", 3); q += 3; }
+      lp_percent_encode_both_to(&p, &q, pairs[k].name, pairs[k].name_len);
+      *p++ = '=';
+      memcpy(q, "%3D", 3);
+      q += 3;
+      lp_percent_encode_both_to(&p, &q, pairs[k].value, pairs[k].value_len);
     } else {
-      lp_percent_encode(out, pairs[k].name, pairs[k].name_len);
-      lp_buf_addchar(out, '=');
-      lp_percent_encode(out, pairs[k].value, pairs[k].value_len);
+      p = lp_percent_encode_to(p, pairs[k].name, pairs[k].name_len);
+      *p++ = '=';
+      p = lp_percent_encode_to(p, pairs[k].value, pairs[k].value_len);
     }
   }
+  out->len = (size_t)(p - out->data);
+  if (twice) twice->len = (size_t)(q - twice->data);
 }
 
+/* A name and a value, the name's length known at compile time. */
+#define COMMON(name, value) {name, value, sizeof(name) - 1, 0}
+
 static int sign_rpc_v1(const lp_sign_input *in, const lp_http_request *r, lp_signed *out) {
-  const char *common[MAX_COMMON][2] = {
-    {"AccessKeyId", in->access_key_id}, {"Action", r->action},
-    {"Format", r->format ? r->format : "JSON"}, {"SignatureMethod", "HMAC-SHA1"},
-    {"SignatureNonce", in->nonce}, {"SignatureVersion", "1.0"},
-    {"Timestamp", in->timestamp}, {"Version", r->version},
-    {"SecurityToken", in->security_token},
+  /* In byte order of their names, as the merge wants them. */
+  const sign_pair common[MAX_COMMON] = {
+    COMMON("AccessKeyId", in->access_key_id), COMMON("Action", r->action),
+    COMMON("Format", r->format ? r->format : "JSON"), COMMON("SecurityToken", in->security_token),
+    COMMON("SignatureMethod", "HMAC-SHA1"), COMMON("SignatureNonce", in->nonce),
+    COMMON("SignatureVersion", "1.0"), COMMON("Timestamp", in->timestamp),
+    COMMON("Version", r->version),
   };
   sign_pair extra[MAX_COMMON];
   int nextra = 0;
-  for (int i = 0; i < MAX_COMMON; i++)
-    if (common[i][1])
-      extra[nextra++] = (sign_pair){common[i][0], common[i][1], strlen(common[i][0]), strlen(common[i][1])};
+  for (int i = 0; i < MAX_COMMON; i++) {
+    if (!common[i].value) continue;
+    extra[nextra] = common[i];
+    extra[nextra++].value_len = strlen(common[i].value);
+  }
 
   lp_buf_addstr(&out->sts, r->method);
   lp_buf_addlit(&out->sts, "&%2F&");
