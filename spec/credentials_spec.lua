@@ -614,15 +614,19 @@ describe("the default chain", function()
     creds.config { failures = { imds = "slow" }, slow_seconds = 4 }
     local r = in_process("ALIBABA_CLOUD_CREDENTIALS_URI=" .. H.sh_quote(creds.url .. "/credentials"), ([[
       local lp = require "livepull.safe"
-      local t0 = os.time()
+      local now = require("livepull.core").monotonic
+      local t0 = now()
       local a = assert(lp.new { endpoint = %q })
-      local t1 = os.time()
+      local t1 = now()
       local b = assert(lp.new { endpoint = %q })
       print(cjson.encode { first = a:credentials_info().provider, second = b:credentials_info().provider,
-                           first_s = t1 - t0, second_s = os.time() - t1 })]]):format(live.url, live.url))
+                           first_s = t1 - t0, second_s = now() - t1 })]]):format(live.url, live.url))
     assert.are.equal("credentials_uri", r.first)
     assert.are.equal("credentials_uri", r.second)
-    assert.is_true(r.first_s <= 3, "the metadata step took " .. r.first_s .. " s")
+    -- One metadata attempt costs its 2 s timeout (1 s connect + 1 s read); paying the token's and then
+    -- IMDSv1's, or the service's whole 4 s, is 4 s and more. Under valgrind the first chain run took
+    -- 2.5 s (its code runs for the first time); whole seconds (os.time) failed such a run from 3.0 s.
+    assert.is_true(r.first_s < 3.6, ("the metadata step took %.2f s"):format(r.first_s))
     assert.are.equal(1, creds.stats().received.imds)   -- the token PUT timed out once; the second client did not ask again
   end)
 

@@ -38,14 +38,22 @@ describe("faults", function()
     return n
   end
 
-  -- Retryable faults: { name, faults, attempts the emulator sees, seconds until
-  -- the emulator has logged them all (it logs a request when its answer ends) }
+  -- The emulator logs a request when its answer ends: one the client gave up on (a delay past the
+  -- timeout) is logged after the call returns, and must not land in the next case's log. Waits until
+  -- n requests are logged (polling: no fixed sleep that a loaded machine outlasts), at most 10 s.
+  local function logged(n)
+    local deadline = now() + 10
+    while #emu.requests() < n and now() < deadline do os.execute("sleep 0.05") end
+  end
+
+  -- Retryable faults: { name, faults, attempts the emulator sees, true when one of them is
+  -- logged only after the call (a delayed answer the client gave up on) }
   local recovered = {
     { "2 throttling answers", { { kind = "throttle", time_left_ms = 50, count = 2 } }, 3 },
     { "InternalError 500", { { kind = "error", status = 500, code = "InternalError", message = "boom" } }, 2 },
     { "ServiceUnavailable 503", { { kind = "error", status = 503, code = "ServiceUnavailable", message = "later" } }, 2 },
     { "a 502 HTML page from a gateway", { { kind = "raw", status = 502, body = "<html>502</html>", content_type = "text/html" } }, 2 },
-    { "a delay longer than the timeout", { { kind = "delay", seconds = 1.5 } }, 2, 1 },
+    { "a delay longer than the timeout", { { kind = "delay", seconds = 1.5 } }, 2, true },
     { "a connection reset", { { kind = "reset" } }, 2 },
     { "a connection reset mid-body", { { kind = "reset", mid_body = true } }, 2 },
     { "a truncated body", { { kind = "truncate" } }, 2 },
@@ -56,7 +64,7 @@ describe("faults", function()
       emu.faults(case[2])
       local res = client():update(H.update_params())
       assert.are.equal(0, res.RetCode)
-      if case[4] then os.execute("sleep " .. case[4]) end
+      if case[4] then logged(case[3]) end
       assert.are.equal(case[3], attempts_seen())
     end)
   end
@@ -161,7 +169,7 @@ describe("faults", function()
     assert.is_false(ok)
     assert.are.same({ "Timeout", 3, true }, { err.code, err.attempts, err.retryable })
     assert.is_true(now() - t0 < 3)
-    os.execute("sleep 1.3")   -- the emulator finishes (and logs) the delayed requests: let them drain
+    logged(3)   -- the emulator finishes (and logs) the delayed requests: let them drain
   end)
 
   it("a timeout below a millisecond still times out (it is never rounded to 'none')", function()
@@ -172,7 +180,14 @@ describe("faults", function()
     assert.is_false(ok)
     assert.are.equal("Timeout", err.code)
     assert.is_true(now() - t0 < 0.9)
-    os.execute("sleep 1")   -- let the delayed request drain
+    -- Let the delayed request drain: a fixed 1 s sleep left it about 50 ms (the next case's run) to be
+    -- logged before the reset of the case after, which counts requests. One that left within the
+    -- 0.4 ms is logged when its 1 s delay ends; one that never left leaves the fault pending.
+    local give_up, deadline = t0 + 1.5, t0 + 10
+    while #emu.requests() == 0 and now() < deadline and
+          (now() < give_up or #emu.control("GET", "/_emulator/faults").pending == 0) do
+      os.execute("sleep 0.05")
+    end
   end)
 
   it("retries a refused connection, then reports it", function()

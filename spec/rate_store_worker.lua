@@ -16,6 +16,7 @@ local opts = {
   access_key_id = cfg.access_key_id, access_key_secret = cfg.access_key_secret,
   endpoint = cfg.endpoint, rate_store = cfg.rate_store, rate_key = cfg.rate_key,
   rate_limit = cfg.rate_limit, rate_burst = cfg.rate_burst, rate_store_fallback = cfg.rate_store_fallback,
+  rate_store_timeout = cfg.rate_store_timeout,
   max_attempts = cfg.max_attempts,
   on_attempt = function(ev)
     attempts = attempts + 1

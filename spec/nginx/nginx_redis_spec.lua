@@ -43,6 +43,16 @@ local function ok_rate(requests)
   return #times, (#times - 1) / span, span
 end
 
+-- The successful arrivals' rate fitted over all of them (H.fitted_rate): robust to one late arrival.
+local function fitted_rate(requests)
+  local times = {}
+  for _, r in ipairs(requests) do
+    if r.status == 200 then times[#times + 1] = seconds(r.time) end
+  end
+  table.sort(times)
+  return H.fitted_rate(times)
+end
+
 -- The closest two arrivals at the emulator (seconds): slots 1/rate apart
 -- arrive closer by the jitter between hosts (notes §B.3).
 local function closest(requests)
@@ -337,14 +347,16 @@ describe("livepull.resty with a Redis rate store", function()
     local native_ok = natives_ok(natives)
     assert.are.equal(4, workers_of(calls))
     local n, rate, span = ok_rate(requests)
-    print(("\n  rate 9, burst 1: %d calls (%d nginx, %d native) in %.2f s = %.2f/s (%.0f %% of 9/s), %d throttled, "
-      .. "closest arrivals %.0f ms apart (slots 111 ms), /ping <= %.3f s"):format(n, #calls, native_ok, span, rate,
-      rate / 9 * 100, throttled(requests), closest(requests) * 1000, ping))
+    local fitted = fitted_rate(requests)
+    print(("\n  rate 9, burst 1: %d calls (%d nginx, %d native) in %.2f s = %.2f/s (%.0f %% of 9/s; fitted %.3f/s), "
+      .. "%d throttled, closest arrivals %.0f ms apart (slots 111 ms), /ping <= %.3f s"):format(n, #calls, native_ok,
+      span, rate, rate / 9 * 100, fitted, throttled(requests), closest(requests) * 1000, ping))
     assert.are.equal(0, throttled(requests))
     assert.are.equal(#calls + native_ok, n)
     assert.is_true(native_ok > 0 and native_ok < n)
     assert.is_true(span >= 9.5, ("the run spanned %.2f s"):format(span))
-    assert.is_true(rate >= 0.9 * 9 and rate <= 9.05, ("%.2f calls/s"):format(rate))
+    assert.is_true(rate >= 0.9 * 9, ("%.2f calls/s"):format(rate))
+    assert.is_true(fitted <= 9.05, ("%.3f calls/s fitted (%.2f/s first to last)"):format(fitted, rate))
     assert.is_true(ping < 0.5, ("/ping took %.2f s"):format(ping))
   end)
 
