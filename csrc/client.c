@@ -479,7 +479,7 @@ void lp_client_secrets(const lp_client *c, const lp_call *k, lp_secrets *s) {
  * ended the wait). */
 static int pace(lp_client *c, lp_error *err) {
   double wait;
-  if (lp_pace_reserve(c, lp_monotonic(), c->cfg.max_pacing_wait, &wait, err) != 0) return -1;
+  if (lp_pace_reserve_now(c, c->cfg.max_pacing_wait, &wait, err) != 0) return -1;
   return lp_wait_for(wait, err);
 }
 
@@ -757,8 +757,7 @@ static int client_pace(lua_State *L) {
   lp_client *c = lp_check_client(L);
   double wait;
   lp_error err;
-  if (lp_pace_reserve(c, lp_monotonic(), c->released ? HUGE_VAL : c->cfg.max_pacing_wait, &wait,
-                      &err) != 0) {
+  if (lp_pace_reserve_now(c, c->released ? HUGE_VAL : c->cfg.max_pacing_wait, &wait, &err) != 0) {
     if (strcmp(err.code, "PacingTimeout") != 0) {
       lp_secrets secrets;
       lp_client_secrets(c, NULL, &secrets);

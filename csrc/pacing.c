@@ -4,6 +4,7 @@
 #include "pacing.h"
 
 #include "client_impl.h"
+#include "policy.h"
 #include "rate_store.h"
 
 int lp_pace_reserve(lp_client *c, double now, double max_wait, double *wait, lp_error *err) {
@@ -14,4 +15,12 @@ int lp_pace_reserve(lp_client *c, double now, double max_wait, double *wait, lp_
                "nothing was sent", *wait, max_wait);
   err->retryable = 1;
   return -1;
+}
+
+int lp_pace_reserve_now(lp_client *c, double max_wait, double *wait, lp_error *err) {
+  double now = lp_monotonic();
+  if (lp_pace_reserve(c, now, max_wait, wait, err) != 0) return -1;
+  double left = now + *wait - lp_monotonic();
+  *wait = left > 0 ? left : 0;
+  return 0;
 }

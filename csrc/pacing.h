@@ -13,5 +13,10 @@ struct lp_client;
  * retryable for the caller, when the wait would be longer; *wait is then
  * that wait). */
 int lp_pace_reserve(struct lp_client *c, double now, double max_wait, double *wait, lp_error *err);
+/* The same, now being the moment of the call, for a caller that waits as
+ * soon as it returns (a sequential call, client:pace()): *wait then counts
+ * from the return, as the reservation's own time (a Redis round trip, or
+ * its whole timeout before the fallback) is already spent. */
+int lp_pace_reserve_now(struct lp_client *c, double max_wait, double *wait, lp_error *err);
 
 #endif
