@@ -26,17 +26,26 @@
 #include "timeutil.h"
 #include "validate.h"
 
+/* Every header a request sends, in their order on the wire: the signer's,
+ * then the request value's unsigned ones (the bare signer has no user agent). */
+typedef void (*header_fn)(void *ud, const char *name, const char *value, size_t value_len);
+
+static void each_header(const lp_http_request *r, const lp_signed *sig, header_fn fn, void *ud) {
+  for (int i = 0; i < sig->nheaders; i++)
+    fn(ud, lp_header_name(sig, i), lp_header_value(sig, i), sig->headers[i].value_len);
+  for (int i = 0; i < LP_UNSIGNED_HEADERS; i++)
+    if (r->headers[i].name) fn(ud, r->headers[i].name, r->headers[i].value, strlen(r->headers[i].value));
+}
+
+static void header_field(void *ud, const char *name, const char *value, size_t value_len) {
+  lua_State *L = ud;
+  lua_pushlstring(L, value, value_len);
+  lua_setfield(L, -2, name);
+}
+
 void lp_push_headers(lua_State *L, const lp_http_request *r, const lp_signed *sig) {
   lua_createtable(L, 0, sig->nheaders + LP_UNSIGNED_HEADERS);
-  for (int i = 0; i < LP_UNSIGNED_HEADERS; i++) {
-    if (!r->headers[i].name) continue;
-    lua_pushstring(L, r->headers[i].value);
-    lua_setfield(L, -2, r->headers[i].name);
-  }
-  for (int i = 0; i < sig->nheaders; i++) {
-    lua_pushlstring(L, lp_header_value(sig, i), sig->headers[i].value_len);
-    lua_setfield(L, -2, lp_header_name(sig, i));
-  }
+  each_header(r, sig, header_field, L);
 }
 
 int lp_fail(lua_State *L, int safe) {
@@ -393,40 +402,35 @@ static int client_prepare(lua_State *L) {
   return 1;
 }
 
-/* The signed headers as libcurl's list, without an allocation per line:
- * the lines sit in k->line and the nodes in the call. libcurl only reads
- * a CURLOPT_HTTPHEADER list, so it never frees these. */
-/* The i-th header a call sends: the signer's, then the request value's unsigned ones. */
-typedef struct header_line {
-  const char *name, *value;
-  size_t value_len;
-} header_line;
+/* libcurl's header lines, written one after another into one buffer. */
+typedef struct header_lines {
+  lp_buf *line;
+  size_t offsets[LP_MAX_HEADERS + LP_UNSIGNED_HEADERS + 1];
+  int n;
+} header_lines;
 
-static header_line call_header(const lp_call *k, int i) {
-  if (i < k->sig.nheaders)
-    return (header_line){lp_header_name(&k->sig, i), lp_header_value(&k->sig, i), k->sig.headers[i].value_len};
-  const char *value = k->http.headers[i - k->sig.nheaders].value;
-  return (header_line){k->http.headers[i - k->sig.nheaders].name, value, strlen(value)};
+static void header_line(void *ud, const char *name, const char *value, size_t value_len) {
+  header_lines *h = ud;
+  h->offsets[h->n++] = h->line->len;
+  lp_buf_addstr(h->line, name);
+  lp_buf_add(h->line, ": ", 2);
+  lp_buf_add(h->line, value, value_len);
+  lp_buf_addchar(h->line, '\0');
 }
 
+/* The headers as libcurl's list, without an allocation per line: the lines
+ * sit in k->line and the nodes in the call. libcurl only reads a
+ * CURLOPT_HTTPHEADER list, so it never frees these. */
 struct curl_slist *lp_call_headers(lp_call *k) {
-  size_t offsets[LP_MAX_HEADERS + LP_UNSIGNED_HEADERS + 1];
-  int n = k->sig.nheaders + LP_UNSIGNED_HEADERS;
+  header_lines h = {.line = &k->line, .n = 0};
   lp_buf_reset(&k->line);
-  for (int i = 0; i < n; i++) {
-    header_line h = call_header(k, i);
-    offsets[i] = k->line.len;
-    lp_buf_addstr(&k->line, h.name);
-    lp_buf_add(&k->line, ": ", 2);
-    lp_buf_add(&k->line, h.value, h.value_len);
-    lp_buf_addchar(&k->line, '\0');
-  }
-  offsets[n++] = k->line.len;
+  each_header(&k->http, &k->sig, header_line, &h);
+  h.offsets[h.n++] = k->line.len;
   lp_buf_add(&k->line, "Expect:", 8);   /* with its NUL: never wait for 100-continue */
   if (!lp_buf_ok(&k->line)) return NULL;
-  for (int i = 0; i < n; i++) {   /* the buffer is final now: point into it */
-    k->header_nodes[i].data = k->line.data + offsets[i];
-    k->header_nodes[i].next = i + 1 < n ? &k->header_nodes[i + 1] : NULL;
+  for (int i = 0; i < h.n; i++) {   /* the buffer is final now: point into it */
+    k->header_nodes[i].data = k->line.data + h.offsets[i];
+    k->header_nodes[i].next = i + 1 < h.n ? &k->header_nodes[i + 1] : NULL;
   }
   return k->header_nodes;
 }

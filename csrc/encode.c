@@ -50,6 +50,9 @@ typedef struct enc_entry { unsigned char b[8]; } enc_entry;
                    UNRES(c) ? 1 : 5}}
 #define HEX_PAIR(c) {HEX_LOWER((c) >> 4), HEX_LOWER((c) & 15)}
 static const enc_entry enc_once[256] = {ALL256(ONCE)}, enc_twice[256] = {ALL256(TWICE)};
+/* Each byte's two lowercase hex digits: one 2-byte copy per byte (V3
+ * writes two digests a request; JSON's \u00XX). */
+static const char hex_pairs[256][2] = {ALL256(HEX_PAIR)};
 
 /* Copies e's 8 bytes to p (the caller reserved LP_ENCODE_SLACK), returns p moved past its encoding. */
 static inline char *put_entry(char *p, const enc_entry *e) {
@@ -108,8 +111,12 @@ void lp_percent_encode_both_to(char **once, char **twice, const char *s, size_t 
   *twice = q;
 }
 
+size_t lp_encode_room(size_t n, size_t per_byte) {
+  return n > (SIZE_MAX - LP_ENCODE_SLACK) / per_byte ? SIZE_MAX : per_byte * n + LP_ENCODE_SLACK;
+}
+
 void lp_percent_encode(lp_buf *out, const char *s, size_t n) {
-  if (lp_buf_reserve(out, 3 * n + LP_ENCODE_SLACK) != 0) return;   /* worst case, once */
+  if (lp_buf_reserve(out, lp_encode_room(n, 3)) != 0) return;   /* worst case, once */
   out->len = (size_t)(lp_percent_encode_to(out->data + out->len, s, n) - out->data);
 }
 
@@ -117,8 +124,7 @@ void lp_percent_encode(lp_buf *out, const char *s, size_t n) {
  * canonical query encoded again, and walking the source once for both is
  * cheaper than encoding the canonical query a second time. */
 void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n) {
-  if (lp_buf_reserve(once, 3 * n + LP_ENCODE_SLACK) != 0 ||
-      lp_buf_reserve(twice, 5 * n + LP_ENCODE_SLACK) != 0)
+  if (lp_buf_reserve(once, lp_encode_room(n, 3)) != 0 || lp_buf_reserve(twice, lp_encode_room(n, 5)) != 0)
     return;
   char *p = once->data + once->len, *q = twice->data + twice->len;
   lp_percent_encode_both_to(&p, &q, s, n);
@@ -154,7 +160,6 @@ static size_t json_plain_span(const unsigned char *s, size_t n) {
 }
 
 void lp_json_string(lp_buf *out, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
   if (lp_buf_reserve(out, 6 * n + 2) != 0) return;
   const unsigned char *u = (const unsigned char *)s;
   char *p = out->data + out->len;
@@ -176,9 +181,9 @@ void lp_json_string(lp_buf *out, const char *s, size_t n) {
       if (named) {
         *p++ = named[0];
       } else {
-        *p++ = 'u'; *p++ = '0'; *p++ = '0';
-        *p++ = hex[c >> 4];
-        *p++ = hex[c & 15];
+        memcpy(p, "u00", 3);
+        memcpy(p + 3, hex_pairs[c], 2);
+        p += 5;
       }
     }
   }
@@ -246,10 +251,6 @@ int lp_has_space_or_control(const char *s, size_t n) {
   }
   return 0;
 }
-
-/* Each byte's two lowercase hex digits: one 2-byte copy per byte (V3
- * writes two digests a request). */
-static const char hex_pairs[256][2] = {ALL256(HEX_PAIR)};
 
 void lp_hex(char *out, const unsigned char *in, size_t n) {
   for (size_t i = 0; i < n; i++) memcpy(out + 2 * i, hex_pairs[in[i]], 2);

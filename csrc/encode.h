@@ -25,6 +25,9 @@ void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n
  * LP_ENCODE_SLACK after the end (the encoders write a word at a time). The
  * first returns the end of what it wrote; the second moves both ends. */
 #define LP_ENCODE_SLACK 8
+/* The room to reserve for n source bytes at per_byte (3 or 5) each: SIZE_MAX,
+ * which no reservation grants, when that overflows (a 32-bit size_t). */
+size_t lp_encode_room(size_t n, size_t per_byte);
 char *lp_percent_encode_to(char *p, const char *s, size_t n);
 void lp_percent_encode_both_to(char **once, char **twice, const char *s, size_t n);
 

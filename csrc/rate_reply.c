@@ -63,7 +63,7 @@ static void *create_string(const redisReadTask *task, char *str, size_t len) {
 static void *create_array(const redisReadTask *task, int elements) {
   reply_budget *b = task->privdata;
   if (!b) return NULL;   /* outside an exchange: never */
-  if (elements > LP_REPLY_ITEMS_MAX)
+  if (elements < 0 || elements > LP_REPLY_ITEMS_MAX)   /* < 0: a hiredis without the range check */
     return refuse(task, "an array of %lld items (livepull reads at most %d)", elements, LP_REPLY_ITEMS_MAX);
   if (b->items + elements > LP_REPLY_ITEMS_MAX)
     return refuse(task, "nested arrays of %lld items so far (livepull reads at most %d items in all)",
@@ -163,6 +163,10 @@ redisReply *lp_reply_exchange(redisContext *redis, int argc, const char **argv, 
                               lp_reply_failure *why) {
   reply_budget budget;
   memset(&budget, 0, sizeof budget);
+  /* Bytes from before this command would answer it: a store (or a proxy)
+   * that sent more than it was asked for is not one to trust. */
+  if (redis->reader->len != redis->reader->pos)
+    return failed(why, "the store sent a reply it was not asked for", "unasked bytes");
   if (redisAppendCommandArgv(redis, argc, argv, lens) != REDIS_OK)
     return failed(why, "the connection failed", redis->errstr);
   redis->reader->privdata = &budget;   /* the reader hands it to every builder of this reply */

@@ -96,8 +96,8 @@ static void canonical_query(const lp_request *req, const sign_pair *extra, int n
   for (int i = 0, j = 0; i < np || j < nextra;)   /* the merge: one comparison per pair */
     pairs[n++] = j >= nextra || (i < np && !pair_less(&extra[j], &params[i])) ? params[i++] : extra[j++];
   /* 3 (5 twice) bytes per source byte at most ('&' and '=' included), and the encoders' slack. */
-  if (lp_buf_reserve(out, 3 * bytes + LP_ENCODE_SLACK) != 0 ||
-      (twice && lp_buf_reserve(twice, 5 * bytes + LP_ENCODE_SLACK) != 0))
+  if (lp_buf_reserve(out, lp_encode_room(bytes, 3)) != 0 ||
+      (twice && lp_buf_reserve(twice, lp_encode_room(bytes, 5)) != 0))
     return;
   char *p = out->data + out->len, *q = twice ? twice->data + twice->len : NULL;
   for (int k = 0; k < n; k++) {

@@ -14,6 +14,7 @@ Modes:
   nested   answers every command with arrays of 8 items nested 7 deep: 8^7 integers (8 MiB), each array small
   drip     answers every command with a well-formed {1, 0} one byte every 50 ms (0.65 s in all; native only:
            nginx's cosockets time each read alone, so there it stretches the exchange)
+  twice    answers every command with a granted {1, 0} twice in one write: the second was never asked for
   loading  answers every command "-LOADING Redis is loading the dataset in memory" (a pause, not a refusal)
 """
 
@@ -86,6 +87,8 @@ def serve(conn, mode, log_path):
                         conn.sendall(b":1\r\n" * 16384)
                 elif mode == "nested":
                     conn.sendall(NESTED)
+                elif mode == "twice":
+                    conn.sendall(b"*2\r\n:1\r\n:0\r\n" * 2)
                 elif mode == "drip":
                     for byte in b"*2\r\n:1\r\n:0\r\n":
                         conn.sendall(bytes([byte]))

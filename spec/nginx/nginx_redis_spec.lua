@@ -31,27 +31,26 @@ local function wall() return tonumber((H.run("date +%s.%N"))) end
 
 local throttled = H.throttled
 
--- The emulator's successful arrivals: count, and calls per second over their span.
-local function ok_rate(requests)
+-- The emulator's successful arrivals, their times in order.
+local function ok_times(requests)
   local times = {}
   for _, r in ipairs(requests) do
     if r.status == 200 then times[#times + 1] = seconds(r.time) end
   end
   table.sort(times)
+  return times
+end
+
+-- The successful arrivals: count, and calls per second over their span.
+local function ok_rate(requests)
+  local times = ok_times(requests)
   if #times < 2 then return #times, 0, 0 end
   local span = times[#times] - times[1]
   return #times, (#times - 1) / span, span
 end
 
 -- The successful arrivals' rate fitted over all of them (H.fitted_rate): robust to one late arrival.
-local function fitted_rate(requests)
-  local times = {}
-  for _, r in ipairs(requests) do
-    if r.status == 200 then times[#times + 1] = seconds(r.time) end
-  end
-  table.sort(times)
-  return H.fitted_rate(times)
-end
+local function fitted_rate(requests) return H.fitted_rate(ok_times(requests)) end
 
 -- The closest two arrivals at the emulator (seconds): slots 1/rate apart
 -- arrive closer by the jitter between hosts (notes §B.3).
