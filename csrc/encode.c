@@ -120,18 +120,6 @@ void lp_percent_encode(lp_buf *out, const char *s, size_t n) {
   out->len = (size_t)(lp_percent_encode_to(out->data + out->len, s, n) - out->data);
 }
 
-/* percent(s) and percent(percent(s)) in one pass: V1 signs the encoded
- * canonical query encoded again, and walking the source once for both is
- * cheaper than encoding the canonical query a second time. */
-void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n) {
-  if (lp_buf_reserve(once, lp_encode_room(n, 3)) != 0 || lp_buf_reserve(twice, lp_encode_room(n, 5)) != 0)
-    return;
-  char *p = once->data + once->len, *q = twice->data + twice->len;
-  lp_percent_encode_both_to(&p, &q, s, n);
-  once->len = (size_t)(p - once->data);
-  twice->len = (size_t)(q - twice->data);
-}
-
 /* Tests on 8 bytes at once (any byte order: they only say whether some
  * byte matches; a byte loop then finds which). From the well-known bit
  * tricks: a byte below n (n <= 128), above n (n <= 127), equal to c. */

@@ -17,13 +17,12 @@ int lp_hex_value(unsigned char c);
 /* Appends s with every byte outside A-Za-z0-9-_.~ as %XX (uppercase hex). */
 void lp_percent_encode(lp_buf *out, const char *s, size_t n);
 
-/* Appends percent(s) to once and percent(percent(s)) to twice. */
-void lp_percent_encode_both(lp_buf *once, lp_buf *twice, const char *s, size_t n);
-
 /* The same into raw memory, for a caller that reserved room for a whole
  * query once: percent(s) needs 3n bytes, percent(percent(s)) 5n, each plus
  * LP_ENCODE_SLACK after the end (the encoders write a word at a time). The
- * first returns the end of what it wrote; the second moves both ends. */
+ * first returns the end of what it wrote; the second writes percent(s) and
+ * percent(percent(s)) in one pass (V1 signs the canonical query encoded
+ * again) and moves both ends. */
 #define LP_ENCODE_SLACK 8
 /* The room to reserve for n source bytes at per_byte (3 or 5) each: SIZE_MAX,
  * which no reservation grants, when that overflows (a 32-bit size_t). */

@@ -18,6 +18,7 @@
 
 #include "client_impl.h"
 #include "policy.h"
+#include "process.h"
 #include "rate_gcra_script.h"
 #include "rate_reply.h"
 
@@ -27,7 +28,7 @@
 
 struct lp_rate_store {
   redisContext *redis;  /* NULL: not connected */
-  pid_t pid;            /* the process that opened it: a forked child opens its own */
+  unsigned long generation;   /* the process generation that opened it: a forked child opens its own */
   double retry_at;      /* monotonic: no new connection before this */
   lp_bucket alone;      /* the fallback bucket: rate_store_fallback/s, burst 1 */
   int falling_back;     /* the last reservation went to the fallback */
@@ -149,7 +150,7 @@ static store_answer connect_store(exchange *x, lp_rate_store *s, lp_error *err) 
   if (left <= 0) return away(x, s, "no time left", "rate_store_timeout spent");
   struct timeval tv = lp_reply_timeval(left);
   s->redis = u->unix_socket ? redisConnectUnixWithTimeout(u->path, tv) : redisConnectWithTimeout(u->host, u->port, tv);
-  s->pid = getpid();
+  s->generation = lp_process_generation();
   if (!s->redis) return away(x, s, "could not connect", "out of memory");
   if (s->redis->err) return away(x, s, "could not connect", s->redis->errstr);
   if (lp_reply_cap(s->redis) != 0) return away(x, s, "could not connect", "out of memory");
@@ -304,7 +305,7 @@ int lp_rate_store_reserve(lp_client *c, double now, double max_wait, double *wai
     s->noted_at = -HUGE_VAL;
     c->rate_store = s;
   }
-  if (s->redis && s->pid != getpid()) {   /* opened before a fork: the parent's, not ours */
+  if (s->redis && s->generation != lp_process_generation()) {   /* opened before a fork: the parent's, not ours */
     redisFree(s->redis);
     s->redis = NULL;
   }
